@@ -1,0 +1,48 @@
+# pgque_worker and pgque_pgq, built with PGXS.
+#
+#   make && make install     build and install both extensions (PG_CONFIG=... to choose the server)
+#   make test                unit tests, pg_regress and TAP against a real PostgreSQL 15
+#   make demo                a throwaway cluster that shows the whole thing working
+#   make bench               latency / throughput benchmarks (never part of make test)
+
+PG_CONFIG ?= pg_config
+
+EXTENSION  = pgque_worker pgque_pgq
+MODULE_big = pgque_worker
+DATA       = $(wildcard sql/*--*.sql)
+DOCS       =
+
+SRCS := $(sort $(wildcard src/*.cpp src/*/*.cpp))
+OBJS  = $(SRCS:.cpp=.o)
+
+# Our own code gets every warning as an error; PostgreSQL's and other
+# third-party headers come in through -isystem so their warnings stay theirs.
+PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server)
+PG_CPPFLAGS = -Iinclude -isystem $(PG_INCLUDEDIR_SERVER)
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers -fexceptions
+SHLIB_LINK  = -lstdc++
+
+# No LLVM bitcode for JIT: it needs clang at install time and buys nothing here.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# PGXS's own CXXFLAGS carry flags meant for C (and -Wno-... sets we do not
+# want to rely on); the ones above are appended after them and win.
+
+.PHONY: deps test unit demo bench
+deps:
+	scripts/install-deps.sh
+
+test: deps
+	scripts/run-tests.sh
+
+unit: deps
+	scripts/run-tests.sh unit
+
+demo: deps
+	scripts/demo.sh
+
+bench: deps
+	scripts/bench.sh

@@ -1,0 +1,59 @@
+# Shared by run-tests.sh, demo.sh and bench.sh (source it, don't run it).
+#
+# PostgreSQL refuses to run as root, and CI and the README commands run as
+# root: every server we start runs as the unprivileged user "postgres", in a
+# work directory that user owns under /tmp (the checkout may sit where
+# postgres cannot even look, such as /root). tmp/<name> in the checkout is a
+# symlink to it, so what a run left behind is easy to find.
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_CONFIG=${PG_CONFIG:-pg_config}
+pg_bindir=$("$PG_CONFIG" --bindir)
+pgxs_src=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/.." && pwd)   # .../lib/pgxs/src
+pg_regress="$pgxs_src/test/regress/pg_regress"
+pg_perl_lib="$pgxs_src/test/perl"
+
+# build_and_install: compile both extensions and install them into the server.
+build_and_install() {
+  make -s -C "$repo" >/dev/null
+  if [ "$(id -u)" -eq 0 ]; then
+    make -s -C "$repo" install >/dev/null
+  else
+    # A developer's own machine: needs write access to the server's dirs.
+    make -s -C "$repo" install >/dev/null || {
+      echo "make install failed: run as root, or with write access to $("$PG_CONFIG" --pkglibdir)" >&2
+      return 1
+    }
+  fi
+}
+
+# make_workdir NAME: prints a fresh directory the server user owns and links
+# $repo/tmp/NAME to it.
+make_workdir() {
+  local name=$1 dir
+  dir=$(mktemp -d "/tmp/pgque_worker-$name.XXXXXX")
+  chmod 755 "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+  mkdir -p "$repo/tmp"
+  ln -sfn "$dir" "$repo/tmp/$name"
+  echo "$dir"
+}
+
+# as_pg CMD...: runs CMD as the server user, with the server's binaries first
+# on PATH.
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- env PATH="$pg_bindir:$PATH" PERL5LIB="$pg_perl_lib" "$@"
+  else
+    env PATH="$pg_bindir:$PATH" PERL5LIB="$pg_perl_lib" "$@"
+  fi
+}
+
+# copy_for_pg SRC... DEST: copies files into DEST, owned by the server user.
+copy_for_pg() {
+  local dest=${*: -1}
+  mkdir -p "$dest"
+  cp -R "${@:1:$#-1}" "$dest"/
+  [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dest"
+  return 0
+}

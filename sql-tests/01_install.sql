@@ -1,0 +1,27 @@
+-- Both extensions install on a fresh database, and the API has pgque's
+-- signatures (argument names and defaults are part of the API).
+\set VERBOSITY terse
+CREATE EXTENSION pgque_pgq CASCADE;
+CREATE EXTENSION pgque_worker;
+
+SELECT pgque.version(), pgque_worker.version();
+
+\pset format unaligned
+SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') -> '
+       || pg_get_function_result(p.oid) AS signature
+  FROM pg_proc p
+ WHERE p.pronamespace = 'pgque'::regnamespace AND p.proname !~ '^_'
+ ORDER BY 1;
+\pset format aligned
+
+-- pgque.message has pgque's fields, in pgque's order.
+SELECT attnum, attname, format_type(atttypid, atttypmod)
+  FROM pg_attribute WHERE attrelid = 'pgque.message'::regclass AND attnum > 0
+ ORDER BY attnum;
+
+-- Nothing is executable by PUBLIC; the three roles exist.
+SELECT count(*) AS public_executable
+  FROM pg_proc p
+ WHERE p.pronamespace = 'pgque'::regnamespace
+   AND has_function_privilege('public', p.oid, 'EXECUTE');
+SELECT rolname FROM pg_roles WHERE rolname LIKE 'pgque\_%' ORDER BY 1;

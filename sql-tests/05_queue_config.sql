@@ -1,0 +1,68 @@
+-- set_queue_config: every parameter, NULL resets, bad values are refused.
+\set VERBOSITY terse
+SELECT pgque.create_queue('cfg');
+SELECT pgque.set_queue_config('cfg', 'ticker_max_count', '1');
+SELECT pgque.set_queue_config('cfg', 'ticker_max_lag', '0');
+SELECT pgque.set_queue_config('cfg', 'ticker_idle_period', '10 seconds');
+SELECT pgque.set_queue_config('cfg', 'rotation_period', '1 hour');
+SELECT pgque.set_queue_config('cfg', 'queue_max_retries', '7');   -- PgQ's prefixed form works too
+SELECT queue_ticker_max_count, queue_ticker_max_lag, queue_ticker_idle_period,
+       queue_rotation_period, queue_ticker_paused
+  FROM pgque.get_queue_info('cfg');
+SELECT s.max_retries FROM pgque.queue_setting s JOIN pgq.queue q USING (queue_id) WHERE q.queue_name = 'cfg';
+
+-- The settings pgque's Go client uses in its end-to-end tests: with
+-- ticker_max_count = 1 and ticker_max_lag = 0 one event is enough for a tick.
+SELECT pgque.subscribe('cfg', 'c');
+SELECT pgque.send('cfg', 'x') > 0;
+SELECT pgque.ticker('cfg') IS NOT NULL AS ticks_at_once;
+SELECT payload FROM pgque.receive('cfg', 'c');
+
+-- Pausing: ticker() passes the queue by, ticker(queue) says why it cannot.
+SELECT pgque.set_queue_config('cfg', 'ticker_paused', 'true');
+SELECT pgque.send('cfg', 'y') > 0;
+SELECT pgque.ticker();
+SELECT pgque.ticker('cfg');
+SELECT pgque.force_next_tick('cfg');
+SELECT pgque.set_queue_config('cfg', 'ticker_paused', 'false');
+
+-- NULL restores PgQ's defaults.
+SELECT pgque.set_queue_config('cfg', p, NULL)
+  FROM unnest(ARRAY['ticker_max_count', 'ticker_max_lag', 'ticker_idle_period',
+                    'rotation_period', 'ticker_paused', 'max_retries']) AS p;
+SELECT queue_ticker_max_count, queue_ticker_max_lag, queue_ticker_idle_period,
+       queue_rotation_period, queue_ticker_paused
+  FROM pgque.get_queue_info('cfg');
+SELECT s.max_retries FROM pgque.queue_setting s JOIN pgq.queue q USING (queue_id) WHERE q.queue_name = 'cfg';
+
+-- Refused, and the setting stays as it was.
+SELECT pgque.set_queue_config('cfg', 'ticker_max_count', '0');
+SELECT pgque.set_queue_config('cfg', 'ticker_max_count', 'many');
+SELECT pgque.set_queue_config('cfg', 'ticker_max_count', '99999999999');
+SELECT pgque.set_queue_config('cfg', 'ticker_max_lag', '-1 second');
+SELECT pgque.set_queue_config('cfg', 'ticker_max_lag', 'soon');
+SELECT pgque.set_queue_config('cfg', 'ticker_idle_period', '0');
+SELECT pgque.set_queue_config('cfg', 'rotation_period', '-5 minutes');
+SELECT pgque.set_queue_config('cfg', 'ticker_paused', 'maybe');
+SELECT pgque.set_queue_config('cfg', 'max_retries', '-1');
+SELECT pgque.set_queue_config('cfg', 'colour', 'blue');
+SELECT pgque.set_queue_config('cfg', NULL, '1');
+SELECT pgque.set_queue_config('nope', 'max_retries', '1');
+SELECT pgque.set_queue_config(NULL, 'max_retries', '1');
+SELECT queue_ticker_max_count, queue_ticker_max_lag, queue_ticker_idle_period,
+       queue_rotation_period, queue_ticker_paused
+  FROM pgque.get_queue_info('cfg');
+
+-- maint() runs (nothing due to rotate yet) and maint_rotate_tables_step2 is there.
+SELECT pgque.maint() >= 0 AS maint_ran;
+SELECT pgque.maint_rotate_tables_step2();
+
+-- Rotation: with a tiny rotation period and no lagging consumer, maint()
+-- switches the event table (step 1) and the next maint() completes it.
+SELECT pgque.ack(current_batch) FROM pgque.get_consumer_info('cfg', 'c') WHERE current_batch IS NOT NULL;
+SELECT pgque.set_queue_config('cfg', 'rotation_period', '1 millisecond');
+SELECT queue_cur_table AS table_before FROM pgque.get_queue_info('cfg');
+SELECT pg_sleep(0.01);
+SELECT pgque.maint() >= 1 AS rotated;
+SELECT queue_cur_table AS table_after FROM pgque.get_queue_info('cfg');
+SELECT pgque.maint() >= 0 AS maint_ran;

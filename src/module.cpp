@@ -1,0 +1,36 @@
+// The shared library's entry points: module load and the SQL-callable
+// functions of extension pgque_worker.
+#include "pgque_worker/pg/entry.hpp"
+#include "pgque_worker/pg/postgres.hpp"
+#include "pgque_worker/version.hpp"
+
+extern "C" {
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+PGDLLEXPORT void _PG_init(void);
+PG_FUNCTION_INFO_V1(pgque_worker_version);
+}
+
+// The workers are registered from the postmaster while it reads
+// shared_preload_libraries; loaded any other way (CREATE EXTENSION, LOAD) the
+// module could never run them, so it refuses to load at all.
+void _PG_init(void)
+{
+    if (!process_shared_preload_libraries_in_progress)
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("pgque_worker must be loaded via shared_preload_libraries"),
+                 errhint("Add pgque_worker to shared_preload_libraries in postgresql.conf "
+                         "and restart the server.")));
+
+    pgque::pg::Entry([] { MarkGUCPrefixReserved("pgque_worker"); });
+}
+
+extern "C" Datum pgque_worker_version(PG_FUNCTION_ARGS)
+{
+    (void) fcinfo;
+    return pgque::pg::Entry([]() -> Datum { return CStringGetTextDatum(pgque::kVersion); });
+}
