@@ -63,12 +63,14 @@ run_tap() {
   work=$(make_workdir tap)
   copy_for_pg "$repo/t" "$work"
   log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" \
-      PGQUE_REPO="$work" prove -v t/ 2>&1); rc=$?
+      prove -v t/*.pl 2>&1); rc=$?
   echo "$log" | grep -E '^(t/|ok|not ok|# +Failed|Result|Files=)' | sed 's/^/   /'
   ok=$(echo "$log" | grep -cE '^ok [0-9]+')
   bad=$(echo "$log" | grep -cE '^not ok [0-9]+')
-  # A test file that died between assertions fails even with no "not ok".
+  # A test file that died between assertions fails even with no "not ok",
+  # and a run that found nothing to test is no pass.
   if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+  if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then echo "   no TAP test ran"; bad=1; fi
   [ "$bad" -gt 0 ] && echo "   logs: $work/tmp_check/log"
   count tap "$ok" "$bad"
 }
