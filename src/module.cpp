@@ -1,17 +1,22 @@
 // The shared library's entry points: module load and the SQL-callable
-// functions of extension pgque_worker.
+// functions of extension pgque_worker that are not elsewhere.
+#include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/version.hpp"
+#include "pgque_worker/worker/commit_wakeup.hpp"
+#include "pgque_worker/worker/database_guard.hpp"
+#include "pgque_worker/worker/launcher.hpp"
+#include "pgque_worker/worker/shared_state.hpp"
 
 extern "C" {
 #include "utils/builtins.h"
-#include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
 PGDLLEXPORT void _PG_init(void);
 PG_FUNCTION_INFO_V1(pgque_worker_version);
+PG_FUNCTION_INFO_V1(pgque_worker_wake_launcher_at_commit);
 }
 
 // The workers are registered from the postmaster while it reads
@@ -26,11 +31,28 @@ void _PG_init(void)
                  errhint("Add pgque_worker to shared_preload_libraries in postgresql.conf "
                          "and restart the server.")));
 
-    pgque::pg::Entry([] { MarkGUCPrefixReserved("pgque_worker"); });
+    pgque::pg::Entry([] {
+        pgque::config::DefineSettings();
+        pgque::worker::InstallSharedState();
+        pgque::worker::InstallCommitWakeup();
+        pgque::worker::InstallDatabaseGuard();
+        pgque::worker::RegisterLauncher();
+    });
 }
 
 extern "C" Datum pgque_worker_version(PG_FUNCTION_ARGS)
 {
     (void) fcinfo;
     return pgque::pg::Entry([]() -> Datum { return CStringGetTextDatum(pgque::kVersion); });
+}
+
+// Called by the extension script: when CREATE EXTENSION commits, the
+// launcher starts a worker for this database at once.
+extern "C" Datum pgque_worker_wake_launcher_at_commit(PG_FUNCTION_ARGS)
+{
+    (void) fcinfo;
+    return pgque::pg::Entry([]() -> Datum {
+        pgque::worker::WakeLauncherAtCommit();
+        PG_RETURN_VOID();
+    });
 }

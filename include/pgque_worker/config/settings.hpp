@@ -1,0 +1,21 @@
+// The pgque_worker.* GUCs (postgresql.conf; reloaded on SIGHUP).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pgque::config {
+
+// Defines every GUC; called once from _PG_init in the postmaster.
+void DefineSettings();
+
+// Current values (as of the last configuration reload of this process).
+int MaxWorkers();
+int TickIntervalMs();
+int RetryIntervalMs();
+int MaintIntervalMs();
+std::string WorkerRole();                    // empty: the bootstrap superuser
+// pgque_worker.databases. Calls PostgreSQL (palloc): use inside pg::Call.
+bool DatabaseAllowed(const char *datname);
+
+}  // namespace pgque::config

@@ -1,0 +1,88 @@
+// Shared memory of pgque_worker: one slot per served database, owned by the
+// launcher, plus the launcher's own latch. See src/worker/README.md for who
+// writes what and who wakes whom.
+//
+// Everything here is plain data in shared memory: no C++ objects.
+#pragma once
+
+#include <cstdint>
+
+#include "pgque_worker/pg/postgres.hpp"
+
+extern "C" {
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+}
+
+namespace pgque::worker {
+
+enum class SlotState : int {
+    Free = 0,
+    Starting,     // the launcher asked the postmaster for a process
+    Running,      // ticking and maintaining
+    NoApi,        // pgque_worker installed, but no pgque API (pgque_pgq or pgque)
+    NoExtension,  // the database has no pgque_worker: not served until CREATE EXTENSION
+    Stopping,     // asked to exit (DROP DATABASE, excluded by pgque_worker.databases)
+    Exited,       // exited with an error or crashed; restarted after a back-off
+};
+const char *SlotStateName(SlotState state);
+
+// A committed transaction that inserted events (announced by its backend).
+struct WakeRecord {
+    std::uint64_t txid;
+    std::int64_t started_us;
+};
+constexpr int kWakeRingSize = 64;
+constexpr int kErrorTextSize = 256;
+
+struct DatabaseSlot {
+    // Written by the launcher under SharedState::lock (exclusive); read under
+    // it (shared).
+    Oid database;  // InvalidOid: slot is free
+    char database_name[NAMEDATALEN];
+
+    // Everything below under mutex.
+    slock_t mutex;
+    SlotState state;
+    pid_t pid;
+    Latch *latch;  // the worker's process latch while it runs
+    TimestampTz started_at;
+    TimestampTz last_tick_at;
+    TimestampTz last_maint_at;
+    TimestampTz last_error_at;
+    TimestampTz exited_at;
+    TimestampTz stop_requested_at;  // 0 unless a DROP DATABASE is waiting for it
+    std::uint64_t ticks;
+    int failures;  // consecutive exits with an error
+    char last_error[kErrorTextSize];
+    // Wake-ups: commits of event writers (a ring, newest at wake_count - 1)
+    // and consumer state changes.
+    std::uint64_t wake_count;
+    WakeRecord wakes[kWakeRingSize];
+    bool consumer_changed;
+};
+
+struct SharedState {
+    LWLock *lock;  // slot ownership (database, database_name)
+    slock_t mutex;
+    Latch *launcher_latch;
+    pid_t launcher_pid;
+    std::uint64_t rescan_requests;  // bumped by CREATE EXTENSION pgque_worker
+    int slot_count;
+    DatabaseSlot slots[FLEXIBLE_ARRAY_MEMBER];
+};
+
+// Shared-memory sizing and attachment (hooks installed by InstallSharedState).
+void InstallSharedState();
+SharedState *Shared();  // nullptr when the module was not preloaded
+
+// Index of the slot serving `database`, or -1. Takes the lock in shared mode.
+int FindSlot(Oid database);
+
+// Sets the launcher's latch; with rescan, also asks it to look for databases
+// that gained extension pgque_worker.
+void WakeLauncher(bool rescan);
+
+}  // namespace pgque::worker

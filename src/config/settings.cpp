@@ -1,0 +1,109 @@
+#include <cstring>
+#include <string>
+
+#include "pgque_worker/config/settings.hpp"
+#include "pgque_worker/pg/postgres.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+#include "utils/varlena.h"
+}
+
+namespace pgque::config {
+
+namespace {
+
+int max_workers = 4;
+int tick_interval_ms = 1000;
+int retry_interval_ms = 1000;
+int maint_interval_ms = 30000;
+char *worker_role = nullptr;
+char *databases = nullptr;
+
+// A comma-separated list of database names, or empty for all databases.
+bool CheckDatabaseList(char **newval, void **, GucSource)
+{
+    char *copy = pstrdup(*newval ? *newval : "");
+    List *names = NIL;
+    bool ok = SplitIdentifierString(copy, ',', &names);
+    list_free(names);
+    pfree(copy);
+    if (!ok)
+        GUC_check_errdetail("List syntax is invalid: give database names separated by commas.");
+    return ok;
+}
+
+bool CheckRole(char **newval, void **, GucSource)
+{
+    if (*newval && std::strlen(*newval) >= NAMEDATALEN) {
+        GUC_check_errdetail("A role name is at most %d bytes long.", NAMEDATALEN - 1);
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+void DefineSettings()
+{
+    DefineCustomIntVariable(
+        "pgque_worker.max_workers",
+        "Most database worker processes pgque_worker runs at once.",
+        "One per database with extension pgque_worker. They count against max_worker_processes.",
+        &max_workers, 4, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.tick_interval",
+        "Longest wait between two checks of every queue's tick thresholds.",
+        "New events are ticked as soon as their transaction commits; this bounds PgQ's "
+        "threshold and idle ticks.",
+        &tick_interval_ms, 1000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.retry_interval",
+        "How often nacked messages that are due are moved back into their queue.",
+        nullptr, &retry_interval_ms, 1000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+        nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.maint_interval",
+        "How often queue maintenance (table rotation, housekeeping) runs.",
+        nullptr, &maint_interval_ms, 30000, 1000, 86400000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+        nullptr, nullptr);
+    DefineCustomStringVariable(
+        "pgque_worker.role",
+        "Role the database workers connect as; empty for the bootstrap superuser.",
+        "A change takes effect when the workers restart, which they do on reload.",
+        &worker_role, "", PGC_SIGHUP, 0, CheckRole, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "pgque_worker.databases",
+        "Databases pgque_worker serves, separated by commas; empty for all.",
+        "A database is served only where extension pgque_worker is installed.",
+        &databases, "", PGC_SIGHUP, GUC_LIST_INPUT, CheckDatabaseList, nullptr, nullptr);
+    MarkGUCPrefixReserved("pgque_worker");
+}
+
+int MaxWorkers() { return max_workers; }
+int TickIntervalMs() { return tick_interval_ms; }
+int RetryIntervalMs() { return retry_interval_ms; }
+int MaintIntervalMs() { return maint_interval_ms; }
+std::string WorkerRole() { return worker_role ? worker_role : ""; }
+
+bool DatabaseAllowed(const char *datname)
+{
+    if (!databases || databases[0] == '\0')
+        return true;
+    // The check hook accepted the value; split it the same way.
+    char *copy = pstrdup(databases);
+    List *names = NIL;
+    bool allowed = false;
+    if (SplitIdentifierString(copy, ',', &names)) {
+        ListCell *lc;
+        foreach (lc, names) {
+            if (std::strcmp(static_cast<const char *>(lfirst(lc)), datname) == 0)
+                allowed = true;
+        }
+    }
+    list_free(names);
+    pfree(copy);
+    return allowed;
+}
+
+}  // namespace pgque::config

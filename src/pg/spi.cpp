@@ -1,0 +1,148 @@
+#include "pgque_worker/pg/spi.hpp"
+
+#include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/postgres.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace pgque::pg {
+
+Transaction::Transaction(const char *activity, Isolation isolation)
+{
+    Call([&] {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        if (isolation == Isolation::RepeatableRead)
+            XactIsoLevel = XACT_REPEATABLE_READ;  // before the first snapshot
+        if (SPI_connect() != SPI_OK_CONNECT)
+            elog(ERROR, "SPI_connect failed");
+        PushActiveSnapshot(GetTransactionSnapshot());
+        pgstat_report_activity(STATE_RUNNING, activity);
+    });
+    open_ = true;
+}
+
+Transaction::~Transaction()
+{
+    if (open_)
+        Abort();
+}
+
+void Transaction::Abort() noexcept
+{
+    open_ = false;
+    try {
+        Call([] {
+            AbortCurrentTransaction();
+            pgstat_report_activity(STATE_IDLE, nullptr);
+        });
+    } catch (...) {
+        // Nothing more can be done here; the next transaction starts clean
+        // or reports its own error.
+    }
+}
+
+void Transaction::Commit()
+{
+    Call([] {
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+    open_ = false;
+}
+
+std::optional<Error> Transaction::Subtransaction(const std::function<void()> &body)
+{
+    MemoryContext context = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    auto restore = [&] {
+        MemoryContextSwitchTo(context);
+        CurrentResourceOwner = owner;
+    };
+    Call([] { BeginInternalSubTransaction(nullptr); });
+    try {
+        body();
+    } catch (const Error &e) {
+        Call([&] {
+            RollbackAndReleaseCurrentSubTransaction();
+            restore();
+        });
+        return e;
+    } catch (...) {
+        Call([&] {
+            RollbackAndReleaseCurrentSubTransaction();
+            restore();
+        });
+        throw;
+    }
+    Call([&] {
+        ReleaseCurrentSubTransaction();
+        restore();
+    });
+    return std::nullopt;
+}
+
+std::vector<Row> Transaction::Query(const std::string &sql, const std::vector<Value> &args)
+{
+    const int nargs = static_cast<int>(args.size());
+    std::vector<const char *> texts(args.size());
+    for (size_t i = 0; i < args.size(); i++)
+        texts[i] = args[i] ? args[i]->c_str() : nullptr;
+
+    // Cells as C strings in SPI's memory; copied into the result below,
+    // before the next statement or SPI_finish frees them.
+    char **cells = nullptr;
+    uint64 nrows = 0;
+    int ncols = 0;
+    Call([&] {
+        Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (nargs + 1)));
+        Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (nargs + 1)));
+        char *nulls = static_cast<char *>(palloc(nargs + 1));
+        for (int i = 0; i < nargs; i++) {
+            types[i] = TEXTOID;
+            values[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+            nulls[i] = texts[i] ? ' ' : 'n';
+        }
+        int rc = SPI_execute_with_args(sql.c_str(), nargs, types, values, nulls, false, 0);
+        if (rc < 0)
+            elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+        if (SPI_tuptable == nullptr)
+            return;
+        nrows = SPI_processed;
+        ncols = SPI_tuptable->tupdesc->natts;
+        cells = static_cast<char **>(palloc0(sizeof(char *) * (nrows * ncols + 1)));
+        for (uint64 r = 0; r < nrows; r++)
+            for (int c = 0; c < ncols; c++)
+                cells[r * ncols + c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+    });
+
+    std::vector<Row> rows(nrows, Row(ncols));
+    for (uint64 r = 0; r < nrows; r++)
+        for (int c = 0; c < ncols; c++)
+            if (const char *cell = cells[r * ncols + c])
+                rows[r][c] = std::string(cell);
+    return rows;
+}
+
+Value Transaction::QueryValue(const std::string &sql, const std::vector<Value> &args)
+{
+    std::vector<Row> rows = Query(sql, args);
+    if (rows.empty() || rows[0].empty())
+        return std::nullopt;
+    return rows[0][0];
+}
+
+long long NowUs() { return GetCurrentTimestamp(); }
+
+}  // namespace pgque::pg

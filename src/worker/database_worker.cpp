@@ -1,0 +1,365 @@
+// The database worker: one process per served database. It ticks every
+// queue (TickPolicy decides when), moves due retries back and runs
+// maintenance, calling only functions of pgque's API. See README.md here for
+// its states and who wakes it.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pgque_worker/config/settings.hpp"
+#include "pgque_worker/core/schedule.hpp"
+#include "pgque_worker/core/tick_policy.hpp"
+#include "pgque_worker/pg/entry.hpp"
+#include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/spi.hpp"
+#include "pgque_worker/worker/shared_state.hpp"
+#include "pgque_worker/worker/worker_process.hpp"
+
+extern "C" {
+#include "commands/dbcommands.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+
+PGDLLEXPORT void pgque_worker_database_main(Datum slot_index);
+}
+
+namespace pgque::worker {
+
+namespace {
+
+// What the worker needs of the engine, all of it pgque's public API.
+constexpr const char *kReadinessSql =
+    "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgque_worker'),"
+    "       to_regprocedure('pgque.get_queue_info()') IS NOT NULL"
+    "   AND to_regprocedure('pgque.get_consumer_info()') IS NOT NULL"
+    "   AND to_regprocedure('pgque.ticker(text)') IS NOT NULL"
+    "   AND to_regprocedure('pgque.force_next_tick(text)') IS NOT NULL"
+    "   AND to_regprocedure('pgque.maint_retry_events()') IS NOT NULL"
+    "   AND to_regprocedure('pgque.maint()') IS NOT NULL,"
+    "       to_regprocedure('pgque.maint_rotate_tables_step2()') IS NOT NULL";
+
+constexpr const char *kObserveSql =
+    "SELECT q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker,"
+    "       coalesce(c.consumers, 0), coalesce(c.busy, 0)"
+    "  FROM pgque.get_queue_info() q"
+    "  LEFT JOIN (SELECT queue_name, count(*) AS consumers, count(current_batch) AS busy"
+    "               FROM pgque.get_consumer_info() GROUP BY queue_name) c USING (queue_name)";
+
+bool IsTrue(const pg::Value &v) { return v && *v == "t"; }
+
+class DatabaseWorker {
+public:
+    explicit DatabaseWorker(DatabaseSlot &slot) : slot_(slot) { ApplySettings(); }
+
+    [[noreturn]] void Run();
+
+private:
+    enum class Readiness { Ready, NoApi, NoExtension };
+
+    void ApplySettings();
+    void ReloadIfAsked();
+    bool TakeWakes(std::vector<core::CommittedWrite> &commits, bool &lost);
+    void TickPass(bool periodic_due);
+    void RetryPass();
+    void MaintPass();
+    void SetReadiness(Readiness readiness);
+    void RecordError(const char *what, const pg::Error &e);
+    void RecordTicks(std::size_t count, std::int64_t now_us);
+    void RecordMaint(std::int64_t now_us);
+
+    DatabaseSlot &slot_;
+    std::string role_ = config::WorkerRole();
+    core::TickPolicy policy_;
+    core::IntervalTimer periodic_;
+    core::IntervalTimer retry_;
+    core::IntervalTimer maint_;
+    std::int64_t pause_until_us_ = 0;  // after a failed pass
+    std::uint64_t wakes_seen_ = 0;
+    Readiness readiness_ = Readiness::NoApi;
+    bool announced_ = false;
+    bool has_step2_ = false;
+    std::string last_logged_error_;
+    std::map<std::string, std::string> queue_errors_;
+};
+
+void DatabaseWorker::ApplySettings()
+{
+    periodic_.SetInterval(config::TickIntervalMs() * 1000LL);
+    retry_.SetInterval(config::RetryIntervalMs() * 1000LL);
+    maint_.SetInterval(config::MaintIntervalMs() * 1000LL);
+}
+
+void DatabaseWorker::ReloadIfAsked()
+{
+    if (!ConfigReloadPending)
+        return;
+    ConfigReloadPending = false;
+    pg::Call([] { ProcessConfigFile(PGC_SIGHUP); });
+    ApplySettings();
+    if (config::WorkerRole() != role_) {
+        pg::Call([&] {
+            ereport(LOG, (errmsg("pgque_worker: pgque_worker.role changed; restarting the "
+                                 "worker of database \"%s\"", slot_.database_name)));
+        });
+        ExitWorker(slot_, SlotState::Exited, /*failure=*/false);
+    }
+}
+
+// Commits announced since the last call (lost: the ring overflowed), and
+// whether anything woke us at all.
+bool DatabaseWorker::TakeWakes(std::vector<core::CommittedWrite> &commits, bool &lost)
+{
+    SpinLockAcquire(&slot_.mutex);
+    std::uint64_t count = slot_.wake_count;
+    bool consumer_changed = slot_.consumer_changed;
+    slot_.consumer_changed = false;
+    std::uint64_t first = wakes_seen_;
+    lost = count - first > static_cast<std::uint64_t>(kWakeRingSize);
+    if (lost)
+        first = count - kWakeRingSize;
+    WakeRecord copy[kWakeRingSize];
+    std::size_t n = 0;
+    for (std::uint64_t i = first; i < count; i++)
+        copy[n++] = slot_.wakes[i % kWakeRingSize];
+    SpinLockRelease(&slot_.mutex);
+
+    wakes_seen_ = count;
+    for (std::size_t i = 0; i < n; i++)
+        commits.push_back({copy[i].txid, copy[i].started_us});
+    return n > 0 || lost || consumer_changed;
+}
+
+void DatabaseWorker::TickPass(bool periodic_due)
+{
+    std::vector<core::CommittedWrite> commits;
+    bool lost = false;
+    TakeWakes(commits, lost);
+    policy_.NoteCommits(commits);
+    if (lost)
+        policy_.NoteLostCommits();
+
+    std::vector<std::string> ticked;
+    std::optional<core::TxidSnapshot> snapshot;
+    {
+        pg::Transaction tx("pgque_worker: ticking queues", pg::Isolation::RepeatableRead);
+        pg::Row ready = tx.Query(kReadinessSql).at(0);
+        if (!IsTrue(ready[0])) {
+            tx.Commit();
+            SetReadiness(Readiness::NoExtension);
+        }
+        has_step2_ = IsTrue(ready[2]);
+        if (!IsTrue(ready[1])) {
+            tx.Commit();
+            SetReadiness(Readiness::NoApi);
+            policy_.EndPass();
+            return;
+        }
+        SetReadiness(Readiness::Ready);
+
+        for (const pg::Row &row : tx.Query(kObserveSql)) {
+            core::QueueObservation q;
+            q.name = row[0].value_or("");
+            q.new_events = row[1] ? std::stoll(*row[1]) : 0;
+            q.paused = IsTrue(row[2]);
+            q.external_ticker = IsTrue(row[3]);
+            q.consumers = row[4] ? std::stoi(*row[4]) : 0;
+            q.busy_consumers = row[5] ? std::stoi(*row[5]) : 0;
+
+            core::TickAction action = policy_.Decide(q, periodic_due);
+            if (action == core::TickAction::None)
+                continue;
+            // One subtransaction per queue: a queue that cannot be ticked
+            // (dropped or paused meanwhile, a privilege missing) does not
+            // stop the others.
+            std::optional<pg::Error> error = tx.Subtransaction([&] {
+                if (action == core::TickAction::Force)
+                    tx.Query("SELECT pgque.force_next_tick($1)", {q.name});
+                if (tx.QueryValue("SELECT pgque.ticker($1)", {q.name}))
+                    ticked.push_back(q.name);
+            });
+            auto known = queue_errors_.find(q.name);
+            if (error) {
+                if (known == queue_errors_.end() || known->second != error->what()) {
+                    queue_errors_[q.name] = error->what();
+                    RecordError(("ticking queue \"" + q.name + "\"").c_str(), *error);
+                }
+            } else if (known != queue_errors_.end()) {
+                queue_errors_.erase(known);
+            }
+        }
+        // In REPEATABLE READ every statement shares the transaction's
+        // snapshot: this is the snapshot of the ticks just made.
+        if (!ticked.empty())
+            snapshot = core::TxidSnapshot::Parse(
+                tx.QueryValue("SELECT pg_catalog.pg_current_snapshot()::text").value_or(""));
+        tx.Commit();
+    }
+
+    std::int64_t after_us = pg::NowUs();
+    for (const std::string &queue : ticked)
+        if (snapshot)
+            policy_.RecordTick(queue, *snapshot, after_us);
+    policy_.EndPass();
+    RecordTicks(ticked.size(), after_us);
+}
+
+void DatabaseWorker::RetryPass()
+{
+    pg::Transaction tx("pgque_worker: moving due retries back");
+    tx.Query("SELECT pgque.maint_retry_events()");
+    tx.Commit();
+}
+
+void DatabaseWorker::MaintPass()
+{
+    {
+        pg::Transaction tx("pgque_worker: maintenance");
+        tx.Query("SELECT pgque.maint()");
+        tx.Commit();
+    }
+    // PgQ's rotation step 2 must be a later transaction than step 1.
+    if (has_step2_) {
+        pg::Transaction tx("pgque_worker: maintenance (rotation step 2)");
+        tx.Query("SELECT pgque.maint_rotate_tables_step2()");
+        tx.Commit();
+    }
+    RecordMaint(pg::NowUs());
+}
+
+void DatabaseWorker::SetReadiness(Readiness readiness)
+{
+    if (readiness == Readiness::NoExtension) {
+        pg::Call([&] {
+            // Probing a database that does not use pgque_worker is routine.
+            ereport(DEBUG1, (errmsg("pgque_worker: extension pgque_worker is not installed in "
+                                    "database \"%s\"; its worker exits",
+                                 slot_.database_name)));
+        });
+        ExitWorker(slot_, SlotState::NoExtension, /*failure=*/false);
+    }
+    if (readiness == readiness_ && announced_)
+        return;
+    readiness_ = readiness;
+    announced_ = true;
+    SpinLockAcquire(&slot_.mutex);
+    slot_.state = readiness == Readiness::Ready ? SlotState::Running : SlotState::NoApi;
+    if (readiness == Readiness::Ready)
+        slot_.failures = 0;
+    SpinLockRelease(&slot_.mutex);
+    // One log line per change of state, not one per pass.
+    if (readiness == Readiness::Ready)
+        pg::Call([&] {
+            ereport(LOG, (errmsg("pgque_worker: ticking the queues of database \"%s\"",
+                                 slot_.database_name)));
+        });
+    else
+        pg::Call([&] {
+            ereport(LOG,
+                    (errmsg("pgque_worker: database \"%s\" has no pgque API; checking again "
+                            "every pgque_worker.tick_interval",
+                            slot_.database_name),
+                     errhint("Install it with CREATE EXTENSION pgque_pgq CASCADE, or install "
+                             "upstream pgque.")));
+        });
+}
+
+void DatabaseWorker::RecordError(const char *what, const pg::Error &e)
+{
+    std::string text = std::string(what) + ": " + e.what();
+    SpinLockAcquire(&slot_.mutex);
+    strlcpy(slot_.last_error, text.c_str(), sizeof slot_.last_error);
+    slot_.last_error_at = pg::NowUs();
+    SpinLockRelease(&slot_.mutex);
+    if (text == last_logged_error_)
+        return;
+    last_logged_error_ = text;
+    pg::Call([&] {
+        ereport(LOG, (errmsg("pgque_worker: %s", text.c_str())));
+    });
+}
+
+void DatabaseWorker::RecordTicks(std::size_t count, std::int64_t now_us)
+{
+    if (count == 0)
+        return;
+    SpinLockAcquire(&slot_.mutex);
+    slot_.ticks += count;
+    slot_.last_tick_at = now_us;
+    SpinLockRelease(&slot_.mutex);
+}
+
+void DatabaseWorker::RecordMaint(std::int64_t now_us)
+{
+    SpinLockAcquire(&slot_.mutex);
+    slot_.last_maint_at = now_us;
+    SpinLockRelease(&slot_.mutex);
+}
+
+void DatabaseWorker::Run()
+{
+    for (;;) {
+        pg::Call([] { CHECK_FOR_INTERRUPTS(); });
+        ReloadIfAsked();
+
+        std::int64_t now = pg::NowUs();
+        if (now >= pause_until_us_) {
+            SpinLockAcquire(&slot_.mutex);
+            bool woken = slot_.wake_count != wakes_seen_ || slot_.consumer_changed;
+            SpinLockRelease(&slot_.mutex);
+            try {
+                bool periodic_due = periodic_.Due(now);
+                if (woken || periodic_due) {
+                    TickPass(periodic_due);
+                    if (periodic_due)
+                        periodic_.Done(now);
+                }
+                if (readiness_ == Readiness::Ready && retry_.Due(now)) {
+                    RetryPass();
+                    retry_.Done(now);
+                }
+                if (readiness_ == Readiness::Ready && maint_.Due(now)) {
+                    MaintPass();
+                    maint_.Done(now);
+                }
+            } catch (const pg::Error &e) {
+                RecordError("pass failed", e);
+                pause_until_us_ = now + config::TickIntervalMs() * 1000LL;
+            }
+        }
+
+        now = pg::NowUs();
+        std::int64_t wait_us = std::min({periodic_.Remaining(now), retry_.Remaining(now),
+                                         maint_.Remaining(now)});
+        if (pause_until_us_ > now)
+            wait_us = std::max(wait_us, pause_until_us_ - now);
+        if (readiness_ != Readiness::Ready)
+            wait_us = periodic_.Remaining(now);
+        long wait_ms = std::max<long>(1, static_cast<long>((wait_us + 999) / 1000));
+        pg::Call([&] {
+            pgstat_report_activity(STATE_IDLE, nullptr);
+            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                             PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+        });
+    }
+}
+
+}  // namespace
+
+}  // namespace pgque::worker
+
+void pgque_worker_database_main(Datum slot_index)
+{
+    using namespace pgque::worker;
+    pgque::pg::Entry([&] {
+        DatabaseSlot &slot = AttachWorkerToSlot(DatumGetInt32(slot_index));
+        DatabaseWorker worker(slot);
+        worker.Run();
+    });
+}

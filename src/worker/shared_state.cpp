@@ -1,0 +1,108 @@
+#include "pgque_worker/worker/shared_state.hpp"
+
+extern "C" {
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+}
+
+namespace pgque::worker {
+
+namespace {
+
+SharedState *shared = nullptr;
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+// One slot per possible background worker: max_worker_processes is fixed at
+// server start, pgque_worker.max_workers is not.
+int SlotCount() { return max_worker_processes; }
+
+Size SharedSize()
+{
+    return add_size(offsetof(SharedState, slots), mul_size(SlotCount(), sizeof(DatabaseSlot)));
+}
+
+void RequestSharedMemory()
+{
+    if (prev_shmem_request_hook)
+        prev_shmem_request_hook();
+    RequestAddinShmemSpace(SharedSize());
+    RequestNamedLWLockTranche("pgque_worker", 1);
+}
+
+void AttachSharedMemory()
+{
+    if (prev_shmem_startup_hook)
+        prev_shmem_startup_hook();
+
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found = false;
+    shared = static_cast<SharedState *>(ShmemInitStruct("pgque_worker", SharedSize(), &found));
+    if (!found) {
+        memset(shared, 0, SharedSize());
+        shared->lock = &(GetNamedLWLockTranche("pgque_worker"))->lock;
+        SpinLockInit(&shared->mutex);
+        shared->slot_count = SlotCount();
+        for (int i = 0; i < shared->slot_count; i++)
+            SpinLockInit(&shared->slots[i].mutex);
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+}  // namespace
+
+const char *SlotStateName(SlotState state)
+{
+    switch (state) {
+    case SlotState::Free: return "free";
+    case SlotState::Starting: return "starting";
+    case SlotState::Running: return "running";
+    case SlotState::NoApi: return "waiting for pgque API";
+    case SlotState::NoExtension: return "no extension";
+    case SlotState::Stopping: return "stopping";
+    case SlotState::Exited: return "exited";
+    }
+    return "unknown";
+}
+
+void InstallSharedState()
+{
+    prev_shmem_request_hook = shmem_request_hook;
+    shmem_request_hook = RequestSharedMemory;
+    prev_shmem_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = AttachSharedMemory;
+}
+
+SharedState *Shared() { return shared; }
+
+int FindSlot(Oid database)
+{
+    if (!shared || !OidIsValid(database))
+        return -1;
+    int found = -1;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    for (int i = 0; i < shared->slot_count; i++) {
+        if (shared->slots[i].database == database) {
+            found = i;
+            break;
+        }
+    }
+    LWLockRelease(shared->lock);
+    return found;
+}
+
+void WakeLauncher(bool rescan)
+{
+    if (!shared)
+        return;
+    SpinLockAcquire(&shared->mutex);
+    if (rescan)
+        shared->rescan_requests++;
+    Latch *latch = shared->launcher_latch;
+    SpinLockRelease(&shared->mutex);
+    if (latch)
+        SetLatch(latch);
+}
+
+}  // namespace pgque::worker
