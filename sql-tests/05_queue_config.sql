@@ -66,3 +66,14 @@ SELECT pg_sleep(0.01);
 SELECT pgque.maint() >= 1 AS rotated;
 SELECT queue_cur_table AS table_after FROM pgque.get_queue_info('cfg');
 SELECT pgque.maint() >= 0 AS maint_ran;
+
+-- A forced tick does not advance the event sequence (PgQ's force_tick adds
+-- 2 * ticker_max_count + 1000 to it): ids stay consecutive and PgQ's event
+-- counts stay true. Two requests make one tick; a request is used once.
+SELECT pgque.send('cfg', 'a') AS first_id \gset
+SELECT pgque.force_next_tick('cfg') IS NOT NULL AS requested;
+SELECT pgque.force_next_tick('cfg') IS NOT NULL AS requested_again;
+SELECT pgque.ticker('cfg') IS NOT NULL AS forced_tick;
+SELECT pgque.ticker('cfg') IS NULL AS request_used_up;
+SELECT pgque.send('cfg', 'b') - :first_id AS id_step;
+SELECT ev_new FROM pgque.get_queue_info('cfg');

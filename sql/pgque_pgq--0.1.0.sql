@@ -76,6 +76,15 @@ create table pgque.batch_page (
     complete          boolean not null default false  -- that receive() reached the batch's end
 );
 
+-- Ticks asked for by force_next_tick() and not yet made by ticker(). One row
+-- per queue, flipped in place (a HOT update: no bloat). PgQ's force_tick()
+-- instead advances the event sequence by 2 * ticker_max_count + 1000, which
+-- would inflate ev_per_sec and pending_events at every forced tick.
+create table pgque.tick_request (
+    queue_id  int4 primary key references pgq.queue (queue_id) on delete cascade,
+    requested boolean not null default false
+) with (fillfactor = 50);
+
 -- Messages that failed max_retries times (columns as in upstream pgque).
 create table pgque.dead_letter (
     dl_id           bigserial primary key,
@@ -101,6 +110,7 @@ create unique index dead_letter_event_uq on pgque.dead_letter (dl_queue_id, dl_c
 -- User data: pg_dump must keep it.
 select pg_catalog.pg_extension_config_dump('pgque.queue_setting', '');
 select pg_catalog.pg_extension_config_dump('pgque.batch_page', '');
+select pg_catalog.pg_extension_config_dump('pgque.tick_request', '');
 select pg_catalog.pg_extension_config_dump('pgque.dead_letter', '');
 select pg_catalog.pg_extension_config_dump('pgque.dead_letter_dl_id_seq', '');
 
@@ -602,9 +612,10 @@ $$;
 -- Ticking and maintenance
 -- ---------------------------------------------------------------------------
 
--- A clear error unless queue exists and this side may tick it.
-create function pgque._check_tickable(queue text)
-returns void
+-- The queue's id, or a clear error unless queue exists and this side may
+-- tick it.
+create function pgque._tickable_queue_id(queue text)
+returns int4
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
@@ -620,22 +631,34 @@ begin
         raise exception 'queue "%" has an external ticker', queue
             using errcode = 'object_not_in_prerequisite_state';
     end if;
+    return q.queue_id;
 end
 $$;
 
--- Ticks queue if PgQ's thresholds (ticker_max_count, ticker_max_lag,
--- ticker_idle_period) say so; returns the new tick id or NULL. Every tick
--- notifies channel 'pgque_' || queue with the tick id.
+-- Ticks queue when force_next_tick() asked for it, or when PgQ's thresholds
+-- (ticker_max_count, ticker_max_lag, ticker_idle_period) say so; returns the
+-- new tick id or NULL. Every tick notifies channel 'pgque_' || queue with
+-- the tick id.
 create function pgque.ticker(queue text)
 returns bigint
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_tick bigint;
+    v_queue_id int4 := pgque._tickable_queue_id(queue);
+    v_tick     bigint;
 begin
-    perform pgque._check_tickable(queue);
-    v_tick := pgq.ticker(queue);
+    update pgque.tick_request r set requested = false
+     where r.queue_id = v_queue_id and r.requested;
+    if found then
+        -- The tick pgq.ticker() makes, without its thresholds.
+        insert into pgq.tick (tick_queue, tick_id, tick_event_seq)
+        select pq.queue_id, nextval(pq.queue_tick_seq), pgq.seq_getval(pq.queue_event_seq)
+          from pgq.queue pq where pq.queue_id = v_queue_id
+        returning tick_id into v_tick;
+    else
+        v_tick := pgq.ticker(queue);
+    end if;
     if v_tick is not null then
         perform pg_notify('pgque_' || queue, v_tick::text);
     end if;
@@ -673,9 +696,13 @@ returns bigint
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_queue_id int4 := pgque._tickable_queue_id(queue);
 begin
-    perform pgque._check_tickable(queue);
-    return pgq.force_tick(queue);
+    insert into pgque.tick_request as r (queue_id, requested) values (v_queue_id, true)
+    on conflict (queue_id) do update set requested = true where not r.requested;
+    return (select t.tick_id from pgq.tick t where t.tick_queue = v_queue_id
+             order by t.tick_queue desc, t.tick_id desc limit 1);
 end
 $$;
 

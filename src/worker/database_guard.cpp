@@ -34,6 +34,8 @@ void StopWorkerOf(const char *name)
     SpinLockAcquire(&slot.mutex);
     slot.stop_requested_at = GetCurrentTimestamp();
     pid_t pid = slot.pid;
+    if (pid != 0)
+        slot.state = SlotState::Stopping;
     SpinLockRelease(&slot.mutex);
     if (pid == 0)
         return;

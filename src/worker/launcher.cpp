@@ -229,6 +229,21 @@ void Launcher::StartWorkers(std::int64_t now)
             running++;
     }
 
+    // Over the limit (pgque_worker.max_workers was lowered): stop the
+    // workers of the last slots until the count fits.
+    for (int i = shared->slot_count - 1; i >= 0 && running > config::MaxWorkers(); i--) {
+        DatabaseSlot &slot = shared->slots[i];
+        SpinLockAcquire(&slot.mutex);
+        pid_t pid = alive[i] && slot.state != SlotState::Stopping ? slot.pid : 0;
+        if (pid != 0)
+            slot.state = SlotState::Stopping;
+        SpinLockRelease(&slot.mutex);
+        if (pid != 0) {
+            kill(pid, SIGTERM);
+            running--;
+        }
+    }
+
     next_wake_us_ = now + 1000000;  // look for new databases every second
     LWLockAcquire(shared->lock, LW_SHARED);
     for (int i = 0; i < shared->slot_count; i++) {
@@ -237,9 +252,12 @@ void Launcher::StartWorkers(std::int64_t now)
             continue;
         SpinLockAcquire(&slot.mutex);
         SlotState state = slot.state;
-        // A process that died before it could say why is a failure too.
-        if (state == SlotState::Starting || state == SlotState::Running ||
-            state == SlotState::NoApi) {
+        // A process that died before it could say why is a failure too; one
+        // that was asked to stop is not.
+        if (state == SlotState::Stopping) {
+            state = slot.state = SlotState::Exited;
+        } else if (state == SlotState::Starting || state == SlotState::Running ||
+                   state == SlotState::NoApi) {
             state = slot.state = SlotState::Exited;
             slot.failures++;
             slot.exited_at = now;

@@ -36,8 +36,10 @@ void ReleaseSlot(int, Datum)
         slot.latch = nullptr;
     }
     if (!exit_state_left) {
+        // Asked to stop (max_workers lowered, DROP DATABASE): not a failure.
+        if (slot.state != SlotState::Stopping)
+            slot.failures++;
         slot.state = SlotState::Exited;
-        slot.failures++;
     }
     slot.exited_at = GetCurrentTimestamp();
     SpinLockRelease(&slot.mutex);

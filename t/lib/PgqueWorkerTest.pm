@@ -1,0 +1,73 @@
+# Helpers shared by the TAP tests: a cluster with the module preloaded, the
+# extensions installed, and a plain receive/ack consumer loop that drains a
+# queue the way pgque's clients do (no ticker() call: the worker ticks).
+package PgqueWorkerTest;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(time usleep);
+
+our @EXPORT = qw(new_node install_pgque drain wait_for);
+
+# A started node with pgque_worker preloaded; extra lines for postgresql.conf.
+sub new_node {
+    my ($name, @conf) = @_;
+    my $node = PostgreSQL::Test::Cluster->new($name);
+    $node->init;
+    $node->append_conf('postgresql.conf', join("\n",
+        "shared_preload_libraries = 'pgque_worker'",
+        "max_worker_processes = 16",
+        @conf));
+    $node->start;
+    return $node;
+}
+
+sub install_pgque {
+    my ($node, $db) = @_;
+    $node->safe_psql($db, 'CREATE EXTENSION pgque_pgq CASCADE; CREATE EXTENSION pgque_worker;');
+}
+
+# Polls $sql until it returns $expected, for at most $seconds; true if it did.
+sub wait_for {
+    my ($node, $db, $sql, $expected, $seconds) = @_;
+    my $deadline = time() + ($seconds // 30);
+    while (time() < $deadline) {
+        my ($rc, $out) = $node->psql($db, $sql);
+        return 1 if $rc == 0 && defined $out && $out eq $expected;
+        usleep(50_000);
+    }
+    return 0;
+}
+
+# Receives and acks batches of $queue for $consumer until $want events have
+# arrived (undef: until nothing new arrived for 3 seconds) or $seconds
+# passed; returns the payloads in arrival order.
+sub drain {
+    my ($node, $db, $queue, $consumer, $want, $seconds) = @_;
+    my @got;
+    my $deadline = time() + ($seconds // 60);
+    my $last_progress = time();
+    while ((defined $want ? @got < $want : time() - $last_progress < 3) && time() < $deadline) {
+        my ($rc, $out) = $node->psql($db, qq{
+            CREATE TEMP TABLE b AS SELECT * FROM pgque.receive('$queue', '$consumer', 1000);
+            SELECT string_agg(payload, ',' ORDER BY msg_id) FROM b;
+            SELECT pgque.ack(batch_id) FROM b LIMIT 1;
+        });
+        # A server restarting under us is not a reason to stop draining.
+        if ($rc == 0 && defined $out && $out ne '') {
+            my ($payloads) = split /\n/, $out;
+            if (defined $payloads && $payloads ne '') {
+                push @got, split(/,/, $payloads);
+                $last_progress = time();
+            }
+        } else {
+            usleep(20_000);
+        }
+    }
+    return \@got;
+}
+
+1;
