@@ -27,43 +27,58 @@ step "Install: CREATE EXTENSION pgque_pgq CASCADE; CREATE EXTENSION pgque_worker
 sql -c "CREATE EXTENSION pgque_pgq CASCADE" -c "CREATE EXTENSION pgque_worker" \
     -c "SELECT pgque.version() AS pgque_api, pgque_worker.version() AS worker"
 
-step "A queue 'orders' with a consumer 'billing' (dead-letter after 1 retry)"
+step "The worker: one per database with pgque_worker, ticking every queue"
+for _ in $(seq 100); do
+  [ "$(sql -At -c "SELECT state FROM pgque_worker.workers WHERE database = 'postgres'")" = running ] && break
+  sleep 0.1
+done
+sql -c "SELECT database, pid, state FROM pgque_worker.workers"
+
+step "A queue 'orders' with a consumer 'billing' (dead-letter after 1 retry); PgQ's default tick thresholds"
 sql -c "SELECT pgque.create_queue('orders'), pgque.subscribe('orders', 'billing'),
                pgque.set_queue_config('orders', 'max_retries', '1')"
+
+# receive(), retried every millisecond until a batch arrives or 10 s pass,
+# reporting how long the wait was: nothing here ticks, the worker does.
+wait_and_receive() {
+  sql <<SQL
+CREATE FUNCTION pg_temp.wait_and_receive(queue text, consumer text)
+RETURNS TABLE (waited_ms numeric, msg pgque.message) LANGUAGE plpgsql AS \$\$
+DECLARE
+    started timestamptz := clock_timestamp();
+BEGIN
+    LOOP
+        RETURN QUERY SELECT round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1), m
+                       FROM pgque.receive(queue, consumer) m;
+        EXIT WHEN FOUND OR clock_timestamp() > started + interval '10 seconds';
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+END \$\$;
+CREATE TEMP TABLE batch AS SELECT (msg).*, waited_ms FROM pg_temp.wait_and_receive('orders', 'billing');
+SELECT waited_ms, msg_id, batch_id, type, payload, retry_count FROM batch ORDER BY msg_id;
+$1
+SELECT pgque.ack(min(batch_id)) AS acked FROM batch;
+SQL
+}
 
 step "Send three events"
 sql -c "SELECT pgque.send('orders', 'order.created', '{\"id\": 1, \"total\": 25}'::jsonb) AS id
         UNION ALL SELECT pgque.send('orders', 'order.created', '{\"id\": 2, \"total\": 99}'::jsonb)
         UNION ALL SELECT pgque.send('orders', 'order.cancelled', '{\"id\": 1}'::jsonb)"
 
-step "Tick (by hand here; the worker will do it)"
-tick() { sql -c "SELECT pgque.force_next_tick('orders')" >/dev/null; sql -c "SELECT pgque.ticker('orders') AS tick_id"; }
-tick
+step "Receive them: no ticker() call anywhere; order 2 fails and is nacked; ack"
+wait_and_receive "SELECT pgque.nack(batch_id, ROW(msg_id, batch_id, type, payload, retry_count, created_at, extra1, extra2, extra3, extra4)::pgque.message, '0 seconds', 'payment gateway timeout') AS nacked
+  FROM batch WHERE payload::jsonb->>'id' = '2' AND type = 'order.created';"
 
-step "Receive the batch; order 2 fails and is nacked; ack the batch"
-sql <<'SQL'
-CREATE TEMP TABLE batch AS SELECT * FROM pgque.receive('orders', 'billing');
-SELECT msg_id, batch_id, type, payload, retry_count FROM batch ORDER BY msg_id;
-SELECT pgque.nack(batch_id, ROW(b.*)::pgque.message, '0 seconds', 'payment gateway timeout') AS nacked
-  FROM batch b WHERE payload::jsonb->>'id' = '2' AND type = 'order.created';
-SELECT pgque.ack(min(batch_id)) AS acked FROM batch;
-SQL
-
-step "Retries come back after maint_retry_events() and a tick, with retry_count 1"
-sql -c "SELECT pgque.maint_retry_events() AS moved"
-tick
-sql <<'SQL'
-CREATE TEMP TABLE batch AS SELECT * FROM pgque.receive('orders', 'billing');
-SELECT msg_id, type, payload, retry_count FROM batch;
-SELECT pgque.nack(batch_id, ROW(b.*)::pgque.message, '0 seconds', 'payment gateway timeout, again') AS nacked FROM batch b;
-SELECT pgque.ack(min(batch_id)) AS acked FROM batch;
-SQL
+step "The worker moves the retry back (pgque_worker.retry_interval, 1 s) and ticks it: retry_count 1"
+wait_and_receive "SELECT pgque.nack(batch_id, ROW(msg_id, batch_id, type, payload, retry_count, created_at, extra1, extra2, extra3, extra4)::pgque.message, '0 seconds', 'payment gateway timeout, again') AS nacked FROM batch;"
 
 step "Failed twice with max_retries = 1: it is in the dead-letter queue"
 sql -c "SELECT dl_id, ev_id, ev_type, ev_data, ev_retry, dl_reason FROM pgque.dlq_inspect('orders')"
 
-step "Queue and consumer state"
+step "Queue, consumer and worker state"
 sql -c "SELECT queue_name, last_tick_id, ev_new FROM pgque.get_queue_info()" \
-    -c "SELECT queue_name, consumer_name, pending_events FROM pgque.get_consumer_info()"
+    -c "SELECT queue_name, consumer_name, pending_events FROM pgque.get_consumer_info()" \
+    -c "SELECT database, state, ticks, last_tick IS NOT NULL AS ticked FROM pgque_worker.workers"
 echo
 echo "demo finished: cluster in $work stopped and removed"
