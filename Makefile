@@ -19,7 +19,9 @@ OBJS  = $(SRCS:.cpp=.o)
 # third-party headers come in through -isystem so their warnings stay theirs.
 PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server)
 PG_CPPFLAGS = -Iinclude -isystem $(PG_INCLUDEDIR_SERVER)
-PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers -fexceptions
+# -MMD -MP: an object is rebuilt when a header it includes changes (PGXS does
+# not track that for C++).
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers -fexceptions -MMD -MP
 SHLIB_LINK  = -lstdc++
 
 # No LLVM bitcode for JIT: it needs clang at install time and buys nothing here.
@@ -30,6 +32,9 @@ include $(PGXS)
 
 # PGXS's own CXXFLAGS carry flags meant for C (and -Wno-... sets we do not
 # want to rely on); the ones above are appended after them and win.
+
+-include $(SRCS:.cpp=.d)
+EXTRA_CLEAN = $(SRCS:.cpp=.d) build
 
 .PHONY: deps test unit demo bench
 deps:

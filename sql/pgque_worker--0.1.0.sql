@@ -39,3 +39,322 @@ select pgque_worker._wake_launcher_at_commit();
 
 grant usage on schema pgque_worker to public;
 grant select on pgque_worker.workers to public;
+
+-- ---------------------------------------------------------------------------
+-- Consumers and routes: which messages go to which handler.
+--
+-- Rows are owned by the role that declared them. Everyone may read them;
+-- only the owner (or a superuser) may change them: row-level security, so
+-- that the API functions below (SECURITY INVOKER) and direct DML obey the
+-- same rule. The workers run as a superuser and see everything.
+-- ---------------------------------------------------------------------------
+
+create table pgque_worker.consumer (
+    id            serial primary key,
+    queue         text not null,
+    consumer      text not null,
+    owner         regrole not null default current_user::regrole,
+    max_messages  int not null default 100 check (max_messages between 1 and 100000),
+    retry_after   interval not null default '60 seconds' check (retry_after >= interval '0'),
+    poll_interval interval not null default '30 seconds' check (poll_interval > interval '0'),
+    enabled       boolean not null default true,
+    created       timestamptz not null default now(),
+    unique (queue, consumer)
+);
+
+create table pgque_worker.route (
+    consumer_id int not null references pgque_worker.consumer (id) on delete cascade,
+    event_type  text not null,                 -- '*': types without a route of their own
+    kind        text not null default 'sql' check (kind in ('sql', 'http')),
+    handler     regprocedure,                  -- kind 'sql'
+    timeout     interval check (timeout > interval '0'),
+    owner       regrole not null default current_user::regrole,
+    primary key (consumer_id, event_type),
+    check (kind <> 'sql' or handler is not null)
+);
+
+-- Counters the consumer workers keep, updated in each batch's transaction
+-- (so they are exact: a batch that rolls back counts nothing).
+create table pgque_worker.consumer_stats (
+    consumer_id    int primary key references pgque_worker.consumer (id) on delete cascade,
+    processed      bigint not null default 0,
+    failed         bigint not null default 0,
+    retried        bigint not null default 0,
+    dead_lettered  bigint not null default 0,
+    unhandled      bigint not null default 0,
+    batches        bigint not null default 0,
+    last_batch_at  timestamptz,
+    last_error     text,
+    last_error_at  timestamptz
+) with (fillfactor = 50);   -- one in-place (HOT) update per batch
+
+select pg_catalog.pg_extension_config_dump('pgque_worker.consumer', '');
+select pg_catalog.pg_extension_config_dump('pgque_worker.consumer_id_seq', '');
+select pg_catalog.pg_extension_config_dump('pgque_worker.route', '');
+
+alter table pgque_worker.consumer enable row level security;
+alter table pgque_worker.route enable row level security;
+create policy read_all on pgque_worker.consumer for select using (true);
+create policy owner_writes on pgque_worker.consumer for all
+    using (pg_has_role(owner, 'MEMBER')) with check (pg_has_role(owner, 'MEMBER'));
+create policy read_all on pgque_worker.route for select using (true);
+create policy owner_writes on pgque_worker.route for all
+    using (pg_has_role(owner, 'MEMBER')) with check (pg_has_role(owner, 'MEMBER'));
+grant select, insert, update, delete on pgque_worker.consumer, pgque_worker.route to public;
+grant usage on sequence pgque_worker.consumer_id_seq to public;
+grant select on pgque_worker.consumer_stats to public;
+
+-- A route must name a function that takes one pgque.message and that its
+-- owner may execute. Checked for every write, through the API or not.
+create function pgque_worker._check_route()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_args oidvector;
+begin
+    if new.event_type is null or new.event_type = '' then
+        raise exception 'event_type must not be empty (use ''*'' for a catch-all route)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if new.kind = 'sql' then
+        select p.proargtypes into v_args from pg_proc p where p.oid = new.handler;
+        if not found then
+            raise exception 'handler function % does not exist', new.handler::oid
+                using errcode = 'undefined_function';
+        end if;
+        if array_length(v_args::oid[], 1) is distinct from 1
+           or v_args[0] <> 'pgque.message'::regtype then
+            raise exception 'handler % must take exactly one argument of type pgque.message', new.handler
+                using errcode = 'invalid_function_definition',
+                      hint = 'Declare it as: CREATE FUNCTION f(msg pgque.message) RETURNS void ...';
+        end if;
+        if (select p.prokind from pg_proc p where p.oid = new.handler) <> 'f' then
+            raise exception 'handler % must be a function, not a procedure or aggregate', new.handler
+                using errcode = 'invalid_function_definition';
+        end if;
+        if not has_function_privilege(new.owner, new.handler, 'EXECUTE') then
+            raise exception 'role % may not execute handler %', new.owner, new.handler
+                using errcode = 'insufficient_privilege';
+        end if;
+    end if;
+    return new;
+end
+$$;
+create trigger check_route before insert or update on pgque_worker.route
+    for each row execute function pgque_worker._check_route();
+
+-- Config changes reach the workers within a second: at commit, this wakes
+-- the database worker, which starts, stops or reconfigures consumer workers.
+create function pgque_worker._config_changed()
+returns trigger
+language c
+as 'MODULE_PATHNAME', 'pgque_worker_config_changed';
+create trigger config_changed after insert or update or delete or truncate on pgque_worker.consumer
+    for each statement execute function pgque_worker._config_changed();
+create trigger config_changed after insert or update or delete or truncate on pgque_worker.route
+    for each statement execute function pgque_worker._config_changed();
+
+-- The consumer row of (queue, consumer), or a clear error.
+create function pgque_worker._consumer(queue text, consumer text)
+returns pgque_worker.consumer
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if queue is null or consumer is null then
+        raise exception 'queue and consumer must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    select * into c from pgque_worker.consumer k where k.queue = _consumer.queue and k.consumer = _consumer.consumer;
+    if not found then
+        raise exception 'no pgque_worker consumer "%" on queue "%"', consumer, queue
+            using errcode = 'undefined_object',
+                  hint = 'Declare one with pgque_worker.handle() or pgque_worker.set_consumer().';
+    end if;
+    return c;
+end
+$$;
+
+-- Clear error unless the current role may change consumer c.
+create function pgque_worker._check_owner(c pgque_worker.consumer)
+returns void
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if not pg_has_role(c.owner, 'MEMBER') then
+        raise exception 'consumer "%" on queue "%" belongs to role %', c.consumer, c.queue, c.owner
+            using errcode = 'insufficient_privilege',
+                  hint = 'Only its owner or a superuser may change it.';
+    end if;
+end
+$$;
+
+-- Creates (with the defaults: 100 messages, 60 s retry delay, 30 s poll,
+-- enabled) or updates a consumer; NULL or an omitted argument keeps the
+-- current value. Registers the pgque consumer when needed.
+create function pgque_worker.set_consumer(
+    queue text, consumer text,
+    max_messages int default null, retry_after interval default null,
+    poll_interval interval default null, enabled boolean default null)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if queue is null or consumer is null then
+        raise exception 'queue and consumer must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    if max_messages is not null and max_messages not between 1 and 100000 then
+        raise exception 'max_messages must be between 1 and 100000, got %', max_messages
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if retry_after < interval '0' then
+        raise exception 'retry_after must not be negative, got %', retry_after
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if poll_interval <= interval '0' then
+        raise exception 'poll_interval must be positive, got %', poll_interval
+            using errcode = 'invalid_parameter_value';
+    end if;
+    select * into c from pgque_worker.consumer k
+     where k.queue = set_consumer.queue and k.consumer = set_consumer.consumer;
+    if found then
+        perform pgque_worker._check_owner(c);
+        update pgque_worker.consumer k
+           set max_messages = coalesce(set_consumer.max_messages, k.max_messages),
+               retry_after = coalesce(set_consumer.retry_after, k.retry_after),
+               poll_interval = coalesce(set_consumer.poll_interval, k.poll_interval),
+               enabled = coalesce(set_consumer.enabled, k.enabled)
+         where k.id = c.id;
+        return;
+    end if;
+    perform pgque.register_consumer(queue, consumer);   -- errors for an unknown queue
+    insert into pgque_worker.consumer (queue, consumer, max_messages, retry_after, poll_interval, enabled)
+    values (queue, consumer, coalesce(max_messages, 100), coalesce(retry_after, '60 seconds'),
+            coalesce(poll_interval, '30 seconds'), coalesce(enabled, true));
+end
+$$;
+
+-- Routes event_type ('*': every type without a route of its own) of
+-- (queue, consumer) to handler, a function taking one pgque.message, run as
+-- the calling role under statement_timeout = timeout when given. Creates the
+-- consumer when needed; replaces an existing route for the type.
+create function pgque_worker.handle(queue text, consumer text, event_type text,
+                                    handler regprocedure, timeout interval default null)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if handler is null then
+        raise exception 'handler must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    if not exists (select from pgque_worker.consumer k
+                    where k.queue = handle.queue and k.consumer = handle.consumer) then
+        perform pgque_worker.set_consumer(queue, consumer);
+    end if;
+    c := pgque_worker._consumer(queue, consumer);
+    perform pgque_worker._check_owner(c);
+    insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, timeout)
+    values (c.id, event_type, 'sql', handler, timeout)
+    on conflict (consumer_id, event_type) do update
+       set kind = 'sql', handler = excluded.handler, timeout = excluded.timeout,
+           owner = excluded.owner;
+end
+$$;
+
+create function pgque_worker.unhandle(queue text, consumer text, event_type text)
+returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer := pgque_worker._consumer(queue, consumer);
+begin
+    perform pgque_worker._check_owner(c);
+    delete from pgque_worker.route r where r.consumer_id = c.id and r.event_type = unhandle.event_type;
+    return found;
+end
+$$;
+
+-- Stops and forgets a consumer; with unregister, also unregisters it from
+-- the queue (its position and pending retries are lost).
+create function pgque_worker.drop_consumer(queue text, consumer text, unregister boolean default false)
+returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    select * into c from pgque_worker.consumer k
+     where k.queue = drop_consumer.queue and k.consumer = drop_consumer.consumer;
+    if not found then
+        return false;
+    end if;
+    perform pgque_worker._check_owner(c);
+    delete from pgque_worker.consumer k where k.id = c.id;
+    if unregister then
+        perform pgque.unregister_consumer(queue, consumer);
+    end if;
+    return true;
+end
+$$;
+
+create function pgque_worker.pause(queue text, consumer text)
+returns void
+language sql
+set search_path = pg_catalog, pg_temp
+as $$ select pgque_worker.set_consumer(queue, consumer, enabled => false) $$;
+
+create function pgque_worker.resume(queue text, consumer text)
+returns void
+language sql
+set search_path = pg_catalog, pg_temp
+as $$ select pgque_worker.set_consumer(queue, consumer, enabled => true) $$;
+
+create view pgque_worker.handlers as
+select c.queue, c.consumer, r.event_type, r.kind,
+       case r.kind when 'sql' then r.handler::text end as target,
+       r.timeout, r.owner
+  from pgque_worker.route r join pgque_worker.consumer c on c.id = r.consumer_id;
+
+-- A consumer's lag as pgque reports it; NULLs while the database has no
+-- pgque API (pgque_worker may be installed first). SECURITY DEFINER: lag is
+-- not secret, and readers of the view need not be pgque_reader.
+create function pgque_worker._consumer_lag(queue text, consumer text,
+                                           out lag interval, out pending_events bigint)
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if to_regprocedure('pgque.get_consumer_info(text,text)') is null then
+        return;
+    end if;
+    select i.lag, i.pending_events into lag, pending_events
+      from pgque.get_consumer_info(queue, consumer) i;
+end
+$$;
+
+create view pgque_worker.consumers as
+select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_interval, c.enabled,
+       case when not c.enabled then 'paused'
+            when not exists (select from pgque_worker.route r where r.consumer_id = c.id) then 'no handlers'
+            else 'active' end as state,
+       coalesce(s.processed, 0) as processed, coalesce(s.failed, 0) as failed,
+       coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
+       coalesce(s.unhandled, 0) as unhandled, s.last_batch_at, s.last_error, s.last_error_at,
+       i.lag, i.pending_events
+  from pgque_worker.consumer c
+  left join pgque_worker.consumer_stats s on s.consumer_id = c.id
+  left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
+
+grant select on pgque_worker.handlers, pgque_worker.consumers to public;

@@ -17,6 +17,7 @@ PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
 PG_FUNCTION_INFO_V1(pgque_worker_version);
 PG_FUNCTION_INFO_V1(pgque_worker_wake_launcher_at_commit);
+PG_FUNCTION_INFO_V1(pgque_worker_config_changed);
 }
 
 // The workers are registered from the postmaster while it reads
@@ -54,5 +55,16 @@ extern "C" Datum pgque_worker_wake_launcher_at_commit(PG_FUNCTION_ARGS)
     return pgque::pg::Entry([]() -> Datum {
         pgque::worker::WakeLauncherAtCommit();
         PG_RETURN_VOID();
+    });
+}
+
+// Statement trigger on pgque_worker.consumer and .route: the database worker
+// picks up the change when the transaction commits.
+extern "C" Datum pgque_worker_config_changed(PG_FUNCTION_ARGS)
+{
+    (void) fcinfo;
+    return pgque::pg::Entry([]() -> Datum {
+        pgque::worker::WakeWorkerForConfigAtCommit();
+        return PointerGetDatum(nullptr);
     });
 }

@@ -93,19 +93,14 @@ std::optional<Error> Transaction::Subtransaction(const std::function<void()> &bo
     return std::nullopt;
 }
 
-std::vector<Row> Transaction::Query(const std::string &sql, const std::vector<Value> &args)
+SPITupleTable *Transaction::Execute(const std::string &sql, const std::vector<Value> &args)
 {
     const int nargs = static_cast<int>(args.size());
     std::vector<const char *> texts(args.size());
     for (size_t i = 0; i < args.size(); i++)
         texts[i] = args[i] ? args[i]->c_str() : nullptr;
 
-    // Cells as C strings in SPI's memory; copied into the result below,
-    // before the next statement or SPI_finish frees them.
-    char **cells = nullptr;
-    uint64 nrows = 0;
-    int ncols = 0;
-    Call([&] {
+    return Call([&]() -> SPITupleTable * {
         Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (nargs + 1)));
         Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (nargs + 1)));
         char *nulls = static_cast<char *>(palloc(nargs + 1));
@@ -117,14 +112,25 @@ std::vector<Row> Transaction::Query(const std::string &sql, const std::vector<Va
         int rc = SPI_execute_with_args(sql.c_str(), nargs, types, values, nulls, false, 0);
         if (rc < 0)
             elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-        if (SPI_tuptable == nullptr)
-            return;
-        nrows = SPI_processed;
-        ncols = SPI_tuptable->tupdesc->natts;
+        return SPI_tuptable;
+    });
+}
+
+std::vector<Row> Transaction::Query(const std::string &sql, const std::vector<Value> &args)
+{
+    SPITupleTable *table = Execute(sql, args);
+    if (!table)
+        return {};
+
+    // Cells as C strings in SPI's memory, copied into the result below.
+    char **cells = nullptr;
+    const uint64 nrows = table->numvals;
+    const int ncols = table->tupdesc->natts;
+    Call([&] {
         cells = static_cast<char **>(palloc0(sizeof(char *) * (nrows * ncols + 1)));
         for (uint64 r = 0; r < nrows; r++)
             for (int c = 0; c < ncols; c++)
-                cells[r * ncols + c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+                cells[r * ncols + c] = SPI_getvalue(table->vals[r], table->tupdesc, c + 1);
     });
 
     std::vector<Row> rows(nrows, Row(ncols));

@@ -27,6 +27,7 @@ struct TransactionNotes {
     bool wrote_events;
     bool changed_consumer;
     bool wake_launcher;
+    bool config_changed;
     std::uint64_t txid;
     std::int64_t started_us;
 };
@@ -84,7 +85,8 @@ void ExecutorStartHook(QueryDesc *query, int eflags)
 void Announce()
 {
     SharedState *s = Shared();
-    int index = (notes.wrote_events || notes.changed_consumer) ? FindSlot(MyDatabaseId) : -1;
+    bool announce = notes.wrote_events || notes.changed_consumer || notes.config_changed;
+    int index = announce ? FindSlot(MyDatabaseId) : -1;
     if (s && index >= 0) {
         DatabaseSlot &slot = s->slots[index];
         SpinLockAcquire(&slot.mutex);
@@ -94,6 +96,8 @@ void Announce()
         }
         if (notes.changed_consumer)
             slot.consumer_changed = true;
+        if (notes.config_changed)
+            slot.config_changed = true;
         Latch *latch = slot.latch;
         SpinLockRelease(&slot.mutex);
         if (latch)
@@ -139,5 +143,7 @@ void InstallCommitWakeup()
 }
 
 void WakeLauncherAtCommit() { notes.wake_launcher = true; }
+
+void WakeWorkerForConfigAtCommit() { notes.config_changed = true; }
 
 }  // namespace pgque::worker

@@ -58,6 +58,10 @@ private:
     bool StartWorker(int index);
 
     std::vector<BackgroundWorkerHandle *> handles_;
+    // Per slot: a CREATE EXTENSION pgque_worker committed since its last probe
+    // started. Kept until a probe starts after it: a probe still running when
+    // the request came may have looked before the commit.
+    std::vector<bool> reprobe_;
     std::uint64_t rescans_seen_ = 0;
     // A launcher that (re)starts probes every database again, including
     // those that had no extension.
@@ -205,6 +209,8 @@ void Launcher::StartWorkers(std::int64_t now)
     rescans_seen_ = shared->rescan_requests;
     SpinLockRelease(&shared->mutex);
     rescan_at_start_ = false;
+    if (rescan)
+        reprobe_.assign(shared->slot_count, true);
 
     // Which slots have a process: one we started that has not ended, or one
     // attached to the slot (started by an earlier launcher of this server).
@@ -273,7 +279,7 @@ void Launcher::StartWorkers(std::int64_t now)
             continue;  // a DROP DATABASE is waiting for it to stay away
         std::int64_t start_at = exited_at;
         if (state == SlotState::NoExtension) {
-            if (!rescan && now - exited_at < kReprobeUs)
+            if (!reprobe_[i] && now - exited_at < kReprobeUs)
                 continue;
         } else {
             start_at = exited_at + core::RestartDelayUs(failures);
@@ -292,8 +298,10 @@ void Launcher::StartWorkers(std::int64_t now)
             warned_max_workers_ = true;
             continue;
         }
-        if (StartWorker(i))
+        if (StartWorker(i)) {
             running++;
+            reprobe_[i] = false;
+        }
     }
     LWLockRelease(shared->lock);
     if (running < config::MaxWorkers())
@@ -304,6 +312,7 @@ void Launcher::Run()
 {
     SharedState *shared = Shared();
     handles_.assign(shared->slot_count, nullptr);
+    reprobe_.assign(shared->slot_count, false);
     pg::Call([&] {
         pqsignal(SIGHUP, SignalHandlerForConfigReload);
         pqsignal(SIGTERM, die);

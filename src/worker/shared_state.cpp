@@ -23,11 +23,14 @@ Size SharedSize()
     return add_size(offsetof(SharedState, slots), mul_size(SlotCount(), sizeof(DatabaseSlot)));
 }
 
+Size ConsumersSize() { return mul_size(SlotCount(), sizeof(ConsumerSlot)); }
+
 void RequestSharedMemory()
 {
     if (prev_shmem_request_hook)
         prev_shmem_request_hook();
     RequestAddinShmemSpace(SharedSize());
+    RequestAddinShmemSpace(ConsumersSize());
     RequestNamedLWLockTranche("pgque_worker", 1);
 }
 
@@ -46,6 +49,14 @@ void AttachSharedMemory()
         shared->slot_count = SlotCount();
         for (int i = 0; i < shared->slot_count; i++)
             SpinLockInit(&shared->slots[i].mutex);
+    }
+    bool consumers_found = false;
+    shared->consumers = static_cast<ConsumerSlot *>(
+        ShmemInitStruct("pgque_worker consumers", ConsumersSize(), &consumers_found));
+    if (!consumers_found) {
+        memset(shared->consumers, 0, ConsumersSize());
+        for (int i = 0; i < shared->slot_count; i++)
+            SpinLockInit(&shared->consumers[i].mutex);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -90,6 +101,26 @@ int FindSlot(Oid database)
     }
     LWLockRelease(shared->lock);
     return found;
+}
+
+void WakeConsumers(Oid database, const char *queue, bool reload)
+{
+    if (!shared)
+        return;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    for (int i = 0; i < shared->slot_count; i++) {
+        ConsumerSlot &c = shared->consumers[i];
+        if (c.database != database || (queue && strcmp(c.queue, queue) != 0))
+            continue;
+        SpinLockAcquire(&c.mutex);
+        if (reload)
+            c.reload = true;
+        Latch *latch = c.latch;
+        SpinLockRelease(&c.mutex);
+        if (latch)
+            SetLatch(latch);
+    }
+    LWLockRelease(shared->lock);
 }
 
 void WakeLauncher(bool rescan)

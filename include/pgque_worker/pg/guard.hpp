@@ -7,8 +7,8 @@
 // The rule that keeps the two unwinding models apart: the code inside the
 // lambda, and everything it calls, must not create C++ objects with
 // destructors, because a longjmp skips them. Keep such objects outside the
-// lambda, in the caller. The result must be trivially destructible (Datum,
-// pointers, integers) for the same reason.
+// lambda, in the caller. The result must be a scalar (Datum, a pointer, an
+// integer, bool).
 #pragma once
 
 #include <type_traits>
@@ -26,8 +26,8 @@ template <typename Fn>
 auto Call(Fn &&fn) -> decltype(fn())
 {
     using Result = decltype(fn());
-    static_assert(std::is_void_v<Result> || std::is_trivially_destructible_v<Result>,
-                  "pg::Call may only return trivially destructible values");
+    static_assert(std::is_void_v<Result> || std::is_scalar_v<Result>,
+                  "pg::Call may only return scalars (Datum, pointers, integers, bool)");
 
     MemoryContext caller_context = CurrentMemoryContext;
     volatile bool failed = false;
@@ -44,7 +44,8 @@ auto Call(Fn &&fn) -> decltype(fn())
         if (failed)
             ThrowCaughtError(caller_context);
     } else {
-        Result result{};
+        // volatile: assigned between setjmp and a possible longjmp.
+        volatile Result result{};
         PG_TRY();
         {
             result = fn();

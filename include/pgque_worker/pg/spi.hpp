@@ -17,6 +17,8 @@
 
 #include "pgque_worker/pg/error.hpp"
 
+struct SPITupleTable;
+
 namespace pgque::pg {
 
 using Value = std::optional<std::string>;  // SQL NULL is nullopt
@@ -34,6 +36,9 @@ public:
     Transaction &operator=(const Transaction &) = delete;
 
     std::vector<Row> Query(const std::string &sql, const std::vector<Value> &args = {});
+    // The rows as SPI returned them, valid until the transaction ends: for
+    // code that passes Datums on (inside pg::Call) rather than text.
+    SPITupleTable *Execute(const std::string &sql, const std::vector<Value> &args = {});
     // First column of the first row (nullopt for NULL or no row).
     Value QueryValue(const std::string &sql, const std::vector<Value> &args = {});
 

@@ -13,6 +13,10 @@ namespace pgque::worker {
 
 void InstallCommitWakeup();
 
+// Wakes this database's worker when the current transaction commits: the
+// consumer configuration changed (trigger on pgque_worker.consumer/route).
+void WakeWorkerForConfigAtCommit();
+
 // Makes the launcher look for new databases to serve when the current
 // transaction commits (called by CREATE EXTENSION pgque_worker).
 void WakeLauncherAtCommit();

@@ -62,6 +62,25 @@ struct DatabaseSlot {
     std::uint64_t wake_count;
     WakeRecord wakes[kWakeRingSize];
     bool consumer_changed;
+    bool config_changed;  // pgque_worker.consumer or .route changed
+};
+
+// A consumer worker: one process per enabled consumer with routes, started
+// by its database's worker.
+struct ConsumerSlot {
+    // Written by the database worker that owns it under SharedState::lock
+    // (exclusive); read under it (shared).
+    Oid database;    // InvalidOid: slot is free
+    int consumer_id; // pgque_worker.consumer.id
+    char queue[NAMEDATALEN];
+
+    // Below under mutex.
+    slock_t mutex;
+    pid_t pid;
+    Latch *latch;
+    bool reload;     // configuration changed: read it again before the next batch
+    int failures;
+    TimestampTz exited_at;
 };
 
 struct SharedState {
@@ -71,6 +90,7 @@ struct SharedState {
     pid_t launcher_pid;
     std::uint64_t rescan_requests;  // bumped by CREATE EXTENSION pgque_worker
     int slot_count;
+    ConsumerSlot *consumers;  // slot_count of them, in a shared memory area of their own
     DatabaseSlot slots[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -80,6 +100,10 @@ SharedState *Shared();  // nullptr when the module was not preloaded
 
 // Index of the slot serving `database`, or -1. Takes the lock in shared mode.
 int FindSlot(Oid database);
+
+// Sets the latch of every consumer worker of `database` (on `queue`, or all
+// of them for nullptr); with reload, they read their configuration again.
+void WakeConsumers(Oid database, const char *queue, bool reload);
 
 // Sets the launcher's latch; with rescan, also asks it to look for databases
 // that gained extension pgque_worker.
