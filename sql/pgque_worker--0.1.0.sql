@@ -265,7 +265,7 @@ begin
     perform pgque_worker._check_owner(c);
     insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, timeout)
     values (c.id, event_type, 'sql', handler, timeout)
-    on conflict (consumer_id, event_type) do update
+    on conflict on constraint route_pkey do update
        set kind = 'sql', handler = excluded.handler, timeout = excluded.timeout,
            owner = excluded.owner;
 end
@@ -309,17 +309,29 @@ begin
 end
 $$;
 
+-- Stops dispatching to (queue, consumer) until resume(); its messages wait in
+-- the queue. Errors for a consumer that was never declared.
 create function pgque_worker.pause(queue text, consumer text)
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
-as $$ select pgque_worker.set_consumer(queue, consumer, enabled => false) $$;
+as $$
+begin
+    perform pgque_worker._consumer(queue, consumer);
+    perform pgque_worker.set_consumer(queue, consumer, enabled => false);
+end
+$$;
 
 create function pgque_worker.resume(queue text, consumer text)
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
-as $$ select pgque_worker.set_consumer(queue, consumer, enabled => true) $$;
+as $$
+begin
+    perform pgque_worker._consumer(queue, consumer);
+    perform pgque_worker.set_consumer(queue, consumer, enabled => true);
+end
+$$;
 
 create view pgque_worker.handlers as
 select c.queue, c.consumer, r.event_type, r.kind,

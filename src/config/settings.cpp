@@ -14,6 +14,7 @@ namespace pgque::config {
 namespace {
 
 int max_workers = 4;
+int max_consumer_workers = 8;
 int tick_interval_ms = 1000;
 int retry_interval_ms = 1000;
 int maint_interval_ms = 30000;
@@ -52,6 +53,11 @@ void DefineSettings()
         "One per database with extension pgque_worker. They count against max_worker_processes.",
         &max_workers, 4, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
+        "pgque_worker.max_consumer_workers",
+        "Most consumer worker processes pgque_worker runs at once, in all databases.",
+        "One per enabled consumer with a handler. They count against max_worker_processes.",
+        &max_consumer_workers, 8, 0, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
         "pgque_worker.tick_interval",
         "Longest wait between two checks of every queue's tick thresholds.",
         "New events are ticked as soon as their transaction commits; this bounds PgQ's "
@@ -81,6 +87,7 @@ void DefineSettings()
 }
 
 int MaxWorkers() { return max_workers; }
+int MaxConsumerWorkers() { return max_consumer_workers; }
 int TickIntervalMs() { return tick_interval_ms; }
 int RetryIntervalMs() { return retry_interval_ms; }
 int MaintIntervalMs() { return maint_interval_ms; }

@@ -22,7 +22,24 @@ namespace {
 ProcessUtility_hook_type prev_process_utility = nullptr;
 constexpr long kStopWaitMs = 10000;
 
-// Stops the worker of `name`'s database and waits (bounded) for it to exit.
+// Waits (bounded) until *pid reads 0 under mutex.
+void WaitForExit(slock_t *mutex, pid_t *pid)
+{
+    for (long waited = 0; waited < kStopWaitMs; waited += 10) {
+        SpinLockAcquire(mutex);
+        pid_t current = *pid;
+        SpinLockRelease(mutex);
+        if (current == 0)
+            return;
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+                         PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+}
+
+// Stops the database worker of `name`'s database, then its consumer workers
+// (which it would otherwise restart), and waits for them to exit.
 void StopWorkerOf(const char *name)
 {
     SharedState *shared = Shared();
@@ -37,19 +54,21 @@ void StopWorkerOf(const char *name)
     if (pid != 0)
         slot.state = SlotState::Stopping;
     SpinLockRelease(&slot.mutex);
-    if (pid == 0)
-        return;
-    kill(pid, SIGTERM);
-    for (long waited = 0; waited < kStopWaitMs; waited += 10) {
-        SpinLockAcquire(&slot.mutex);
-        pid = slot.pid;
-        SpinLockRelease(&slot.mutex);
-        if (pid == 0)
-            return;
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
-                         PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        CHECK_FOR_INTERRUPTS();
+    if (pid != 0) {
+        kill(pid, SIGTERM);
+        WaitForExit(&slot.mutex, &slot.pid);
+    }
+    for (int i = 0; i < shared->slot_count; i++) {
+        ConsumerSlot &c = shared->consumers[i];
+        if (c.database != database)
+            continue;
+        SpinLockAcquire(&c.mutex);
+        pid = c.pid;
+        SpinLockRelease(&c.mutex);
+        if (pid != 0) {
+            kill(pid, SIGTERM);
+            WaitForExit(&c.mutex, &c.pid);
+        }
     }
 }
 

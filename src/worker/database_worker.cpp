@@ -13,6 +13,7 @@
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/spi.hpp"
+#include "pgque_worker/worker/consumer_supervisor.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
 #include "pgque_worker/worker/worker_process.hpp"
 
@@ -66,6 +67,7 @@ private:
     void ReloadIfAsked();
     bool TakeWakes(std::vector<core::CommittedWrite> &commits, bool &lost);
     void TickPass(bool periodic_due);
+    void ReconcileConsumers();
     void RetryPass();
     void MaintPass();
     void SetReadiness(Readiness readiness);
@@ -76,6 +78,7 @@ private:
     DatabaseSlot &slot_;
     std::string role_ = config::WorkerRole();
     core::TickPolicy policy_;
+    ConsumerSupervisor consumers_;
     core::IntervalTimer periodic_;
     core::IntervalTimer retry_;
     core::IntervalTimer maint_;
@@ -206,7 +209,15 @@ void DatabaseWorker::TickPass(bool periodic_due)
         if (snapshot)
             policy_.RecordTick(queue, *snapshot, after_us);
     policy_.EndPass();
+    consumers_.WakeQueues(ticked);
     RecordTicks(ticked.size(), after_us);
+}
+
+void DatabaseWorker::ReconcileConsumers()
+{
+    pg::Transaction tx("pgque_worker: starting and stopping consumer workers");
+    consumers_.Reconcile(tx);
+    tx.Commit();
 }
 
 void DatabaseWorker::RetryPass()
@@ -241,6 +252,7 @@ void DatabaseWorker::SetReadiness(Readiness readiness)
                                     "database \"%s\"; its worker exits",
                                  slot_.database_name)));
         });
+        consumers_.StopAll();
         ExitWorker(slot_, SlotState::NoExtension, /*failure=*/false);
     }
     if (readiness == readiness_ && announced_)
@@ -311,6 +323,8 @@ void DatabaseWorker::Run()
         if (now >= pause_until_us_) {
             SpinLockAcquire(&slot_.mutex);
             bool woken = slot_.wake_count != wakes_seen_ || slot_.consumer_changed;
+            bool config_changed = slot_.config_changed;
+            slot_.config_changed = false;
             SpinLockRelease(&slot_.mutex);
             try {
                 bool periodic_due = periodic_.Due(now);
@@ -319,6 +333,10 @@ void DatabaseWorker::Run()
                     if (periodic_due)
                         periodic_.Done(now);
                 }
+                // Consumers: on every configuration change, and periodically
+                // to restart any that exited.
+                if (readiness_ == Readiness::Ready && (config_changed || periodic_due))
+                    ReconcileConsumers();
                 if (readiness_ == Readiness::Ready && retry_.Due(now)) {
                     RetryPass();
                     retry_.Done(now);

@@ -11,6 +11,7 @@ void DefineSettings();
 
 // Current values (as of the last configuration reload of this process).
 int MaxWorkers();
+int MaxConsumerWorkers();
 int TickIntervalMs();
 int RetryIntervalMs();
 int MaintIntervalMs();

@@ -1,0 +1,151 @@
+#include "pgque_worker/dispatch/sql_dispatch.hpp"
+
+#include <set>
+
+#include "pgque_worker/core/route_table.hpp"
+#include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/postgres.hpp"
+
+extern "C" {
+#include "catalog/pg_proc.h"
+#include "executor/spi.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+}
+
+namespace pgque::dispatch {
+
+namespace {
+
+// Calls handler(message) as role owner, under a statement timeout when
+// timeout_ms > 0. PostgreSQL code only: runs inside pg::Call.
+void CallHandler(Oid handler, Oid owner, long timeout_ms, Datum message, bool message_isnull)
+{
+    if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(handler)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                        errmsg("handler function %u no longer exists", handler)));
+    if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("the role that declared the route (%u) no longer exists", owner)));
+    if (pg_proc_aclcheck(handler, owner, ACL_EXECUTE) != ACLCHECK_OK)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("role %s may not execute handler %s",
+                               GetUserNameFromId(owner, false), format_procedure(handler))));
+
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+    if (timeout_ms > 0)
+        enable_timeout_after(STATEMENT_TIMEOUT, static_cast<int>(timeout_ms));
+    PG_TRY();
+    {
+        FmgrInfo flinfo;
+        fmgr_info(handler, &flinfo);
+        LOCAL_FCINFO(fcinfo, 1);
+        InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, nullptr, nullptr);
+        fcinfo->args[0].value = message;
+        fcinfo->args[0].isnull = message_isnull;
+        (void) FunctionCallInvoke(fcinfo);
+    }
+    PG_FINALLY();
+    {
+        if (timeout_ms > 0)
+            disable_timeout(STATEMENT_TIMEOUT, false);
+        SetUserIdAndSecContext(saved_user, saved_context);
+    }
+    PG_END_TRY();
+}
+
+}  // namespace
+
+BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
+{
+    BatchOutcome out;
+    SPITupleTable *batch = tx.Execute(
+        "SELECT m, (m).type, (m).msg_id, (m).batch_id, m::text"
+        "  FROM pgque.receive($1, $2, $3::int) m",
+        {config.queue, config.consumer, std::to_string(config.max_messages)});
+    const long n = batch ? static_cast<long>(batch->numvals) : 0;
+    out.messages = n;
+    if (n == 0)
+        return out;
+
+    // Copy what C++ needs (types, ids, the message as text for nack) out of
+    // the tuples; the composites themselves stay in SPI memory for the calls.
+    char **cells = nullptr;
+    pg::Call([&] {
+        cells = static_cast<char **>(palloc0(sizeof(char *) * n * 4));
+        for (long i = 0; i < n; i++)
+            for (int c = 0; c < 4; c++)
+                cells[i * 4 + c] = SPI_getvalue(batch->vals[i], batch->tupdesc, c + 2);
+    });
+    std::vector<std::string> event_types;
+    for (const SqlRoute &r : config.routes)
+        event_types.push_back(r.event_type);
+    core::RouteTable table(event_types);
+    std::vector<int> route(n);
+    std::set<std::string> unhandled_types;
+    for (long i = 0; i < n; i++) {
+        const char *type = cells[i * 4];
+        route[i] = table.RouteFor(type ? std::optional<std::string>(type) : std::nullopt);
+        if (route[i] == core::RouteTable::kNoRoute) {
+            out.unhandled++;
+            unhandled_types.insert(type ? type : "(null)");
+        }
+    }
+    out.unhandled_types.assign(unhandled_types.begin(), unhandled_types.end());
+    const std::string batch_id = cells[2] ? cells[2] : "";  // the same in every row
+    const SqlRoute *routes = config.routes.data();
+    const int *route_of = route.data();
+
+    // Calls the handlers of messages [first, last) (PostgreSQL code only).
+    auto call_range = [&](long first, long last) {
+        pg::Call([&] {
+            for (long i = first; i < last; i++) {
+                if (route_of[i] == core::RouteTable::kNoRoute)
+                    continue;
+                bool isnull;
+                Datum message = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
+                const SqlRoute &r = routes[route_of[i]];
+                CallHandler(r.handler, r.owner, r.timeout_ms, message, isnull);
+            }
+        });
+    };
+
+    std::optional<pg::Error> failure = tx.Subtransaction([&] { call_range(0, n); });
+    if (!failure) {
+        out.processed = n - out.unhandled;
+    } else {
+        std::vector<std::string> failed_ids;
+        for (long i = 0; i < n; i++) {
+            if (route[i] == core::RouteTable::kNoRoute)
+                continue;
+            std::optional<pg::Error> error = tx.Subtransaction([&] { call_range(i, i + 1); });
+            if (!error) {
+                out.processed++;
+                continue;
+            }
+            out.failed++;
+            out.last_error = error->what();
+            failed_ids.push_back(cells[i * 4 + 1]);
+            tx.Query("SELECT pgque.nack($1::bigint, $2::pgque.message, $3::interval, $4)",
+                     {batch_id, std::string(cells[i * 4 + 3]), config.retry_after, out.last_error});
+        }
+        // nack() dead-letters instead of retrying once max_retries is spent.
+        std::string ids = "{";
+        for (size_t i = 0; i < failed_ids.size(); i++)
+            ids += (i ? "," : "") + failed_ids[i];
+        ids += "}";
+        out.dead_lettered = std::stol(tx.QueryValue(
+            "SELECT count(*) FROM pgque.dead_letter WHERE dl_time = now() AND ev_id = ANY ($1::bigint[])",
+            {ids}).value_or("0"));
+    }
+    tx.Query("SELECT pgque.ack($1::bigint)", {batch_id});
+    return out;
+}
+
+}  // namespace pgque::dispatch
