@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Turns make bench's raw measurements into bench/results/: latency.json (all
-figures), latency.md (the table) and latency.png (latency distribution)."""
+"""Turns make bench's raw measurements (in its work directory) into
+bench/results/: results.json (every figure), results.md (the tables) and
+latency.png (the latency distribution)."""
 import json
 import os
 import subprocess
 import sys
 
 
-def main(latency_path, idle_path, out_dir):
-    scenarios = [json.loads(line) for line in open(latency_path) if line.strip()]
-    idle = json.load(open(idle_path))
+def read_lines(path):
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def main(work_dir, out_dir):
+    scenarios = read_lines(os.path.join(work_dir, "latency.jsonl"))
+    idle = json.load(open(os.path.join(work_dir, "idle.json")))
+    dispatch = {d["way"]: d for d in read_lines(os.path.join(work_dir, "dispatch.jsonl"))}
     idle["seconds"] = idle["elapsed_ns"] / 1e9
     for who in ("worker", "external100"):
         idle[f"{who}_cpu_percent"] = (idle[f"{who}_cpu_ticks"] / idle["clock_ticks_per_second"]
@@ -17,13 +23,16 @@ def main(latency_path, idle_path, out_dir):
     summary = {
         "latency": [{k: v for k, v in s.items() if k != "samples_ms"} for s in scenarios],
         "idle": idle,
+        "dispatch": list(dispatch.values()),
     }
-    with open(os.path.join(out_dir, "latency.json"), "w") as f:
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(summary, f, indent=2)
 
     by_name = {s["scenario"]: s for s in scenarios}
     lines = [
-        "# make bench: delivery latency and idle cost",
+        "# make bench",
+        "",
+        "## Delivery latency",
         "",
         f"{scenarios[0]['rate']} events/s for {scenarios[0]['seconds']} s per scenario, both at once; "
         "latency = producer commit to event in a consumer's hands (LISTEN + receive).",
@@ -47,7 +56,28 @@ def main(latency_path, idle_path, out_dir):
         "worker: queue at PgQ's default settings (ticker_max_count 500, ticker_max_lag 3 s). "
         "external100: ticker() every 100 ms on a queue with ticker_max_lag = 0.",
     ]
-    with open(os.path.join(out_dir, "latency.md"), "w") as f:
+    if dispatch:
+        raw = dispatch["raw"]["events_per_second"]
+        lines += [
+            "",
+            "## Dispatch throughput",
+            "",
+            f"{dispatch['raw']['events']} events in batches of 1000, received 100 at a time, "
+            "to a no-op PL/pgSQL handler taking a pgque.message.",
+            "",
+            "| way | events/s | vs raw drain |",
+            "|---|---|---|",
+        ]
+        names = {"raw": "raw drain (server-side receive/ack loop, no handler)",
+                 "worker": "pgque_worker consumer worker",
+                 "client": "external consumer (one statement per message, like pgque's Go client)"}
+        for way in ("raw", "worker", "client"):
+            d = dispatch[way]
+            lines.append(f"| {names[way]} | {d['events_per_second']:.0f} | "
+                         f"{d['events_per_second'] / raw * 100:.0f}% |")
+        lines += ["", f"The worker dispatches {dispatch['worker']['events_per_second'] / dispatch['client']['events_per_second']:.1f}x "
+                      "as many events per second as the external consumer."]
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
     # Distribution plot: CDF of latency, log scale.
@@ -76,4 +106,4 @@ def main(latency_path, idle_path, out_dir):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:3])

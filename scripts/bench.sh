@@ -11,18 +11,25 @@
 #                        (ticker_max_lag = 0), pgque's low-latency setting
 #   2. idle CPU with 10 idle queues (each with a consumer): pgque_worker's
 #      processes vs the backend of the external 100 ms ticker loop.
+#   3. dispatch throughput of a no-op SQL handler (BENCH_EVENTS events in
+#      batches of 1000, pages of 100): the raw receive/ack drain limit,
+#      pgque_worker's consumer worker, and an external consumer like pgque's
+#      Go client (one statement per message).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 rate=${BENCH_RATE:-100}
 seconds=${BENCH_SECONDS:-30}
 idle_seconds=${BENCH_IDLE_SECONDS:-30}
+events=${BENCH_EVENTS:-100000}
 results="$repo/bench/results"
 
 build_and_install
 mkdir -p "$repo/build" "$results"
-g++ -std=c++17 -O2 -Wall -Wextra -Werror -I"$("$PG_CONFIG" --includedir)" \
-    "$repo/bench/latency_bench.cpp" -lpq -pthread -o "$repo/build/latency_bench"
+for tool in latency_bench dispatch_bench; do
+  g++ -std=c++17 -O2 -Wall -Wextra -Werror -I"$("$PG_CONFIG" --includedir)" \
+      "$repo/bench/$tool.cpp" -lpq -pthread -o "$repo/build/$tool"
+done
 
 work=$(make_workdir bench)
 data="$work/data"
@@ -84,5 +91,15 @@ cat > "$work/idle.json" <<JSON
  "worker_processes": $(echo $worker_pids | wc -w)}
 JSON
 
-python3 "$repo/bench/report.py" "$work/latency.jsonl" "$work/idle.json" "$results"
-cat "$results/latency.md"
+echo "== dispatch throughput: $events events, no-op SQL handler"
+noop="CREATE FUNCTION noop(m pgque.message) RETURNS void LANGUAGE plpgsql AS \$\$ BEGIN END \$\$"
+sql bench_worker "$noop; SELECT pgque.create_queue('worker');
+                  SELECT pgque_worker.handle('worker', 'c', '*', 'noop(pgque.message)');
+                  SELECT pgque_worker.pause('worker', 'c')" >/dev/null
+sql bench_ext "$noop; SELECT pgque.create_queue('raw'), pgque.subscribe('raw', 'c'),
+               pgque.create_queue('client'), pgque.subscribe('client', 'c')" >/dev/null
+"$repo/build/dispatch_bench" --conninfo "$conn" --db-worker bench_worker --db-other bench_ext \
+    --events "$events" --page 100 > "$work/dispatch.jsonl"
+
+python3 "$repo/bench/report.py" "$work" "$results"
+cat "$results/results.md"

@@ -76,6 +76,35 @@ wait_and_receive "SELECT pgque.nack(batch_id, ROW(msg_id, batch_id, type, payloa
 step "Failed twice with max_retries = 1: it is in the dead-letter queue"
 sql -c "SELECT dl_id, ev_id, ev_type, ev_data, ev_retry, dl_reason FROM pgque.dlq_inspect('orders')"
 
+step "In-process consumer: a SQL handler per event type, run by a consumer worker"
+sql <<'SQL'
+CREATE TABLE shipments (order_id int, shipped_by text, attempt int);
+-- Ships an order; refuses orders over 1000 (a failure: nacked, retried, then dead-lettered).
+CREATE FUNCTION ship(msg pgque.message) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO shipments VALUES ((msg.payload::jsonb->>'id')::int, current_user, coalesce(msg.retry_count, 0));
+    IF (msg.payload::jsonb->>'total')::int > 1000 THEN
+        RAISE EXCEPTION 'order % is too large to ship', msg.payload::jsonb->>'id';
+    END IF;
+END $$;
+SELECT pgque.create_queue('shipping');
+SELECT pgque.set_queue_config('shipping', 'max_retries', '2');
+SELECT pgque_worker.handle('shipping', 'warehouse', 'order.created', 'ship(pgque.message)');
+SELECT pgque_worker.set_consumer('shipping', 'warehouse', retry_after => '0 seconds');
+SELECT pgque.send('shipping', 'order.created', '{"id": 10, "total": 40}'::jsonb),
+       pgque.send('shipping', 'order.created', '{"id": 11, "total": 5000}'::jsonb),
+       pgque.send('shipping', 'order.refunded', '{"id": 9}'::jsonb);
+SQL
+for _ in $(seq 100); do
+  [ "$(sql -At -c "SELECT count(*) FROM pgque.dlq_inspect('shipping')")" = 1 ] && break
+  sleep 0.1
+done
+echo "Shipments: order 10 once; order 11's three failed attempts left no row (each rolled back):"
+sql -c "SELECT * FROM shipments"
+echo "Consumer counters (order.refunded has no handler: unhandled, acked):"
+sql -c "SELECT queue, consumer, state, processed, failed, retried, dead_lettered, unhandled, last_error FROM pgque_worker.consumers"
+sql -c "SELECT ev_data, ev_retry, dl_reason FROM pgque.dlq_inspect('shipping')"
+
 step "Queue, consumer and worker state"
 sql -c "SELECT queue_name, last_tick_id, ev_new FROM pgque.get_queue_info()" \
     -c "SELECT queue_name, consumer_name, pending_events FROM pgque.get_consumer_info()" \

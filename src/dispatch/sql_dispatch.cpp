@@ -20,10 +20,19 @@ namespace pgque::dispatch {
 
 namespace {
 
-// Calls handler(message) as role owner, under a statement timeout when
-// timeout_ms > 0. PostgreSQL code only: runs inside pg::Call.
-void CallHandler(Oid handler, Oid owner, long timeout_ms, Datum message, bool message_isnull)
+// A route's handler, looked up and checked once per batch (lazily, so that a
+// dropped function or a revoked privilege fails only the messages routed to
+// it). Plain data in the batch's memory context: it outlives the
+// subtransactions, and functions keep their per-call caches (fn_extra).
+struct PreparedHandler {
+    bool ready;
+    FmgrInfo flinfo;
+};
+
+void PrepareHandler(PreparedHandler &h, Oid handler, Oid owner, MemoryContext batch_context)
 {
+    if (h.ready)
+        return;
     if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(handler)))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
                         errmsg("handler function %u no longer exists", handler)));
@@ -34,7 +43,14 @@ void CallHandler(Oid handler, Oid owner, long timeout_ms, Datum message, bool me
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("role %s may not execute handler %s",
                                GetUserNameFromId(owner, false), format_procedure(handler))));
+    fmgr_info_cxt(handler, &h.flinfo, batch_context);
+    h.ready = true;
+}
 
+// Calls the handler with message as role owner, under a statement timeout
+// when timeout_ms > 0. PostgreSQL code only: runs inside pg::Call.
+void CallHandler(PreparedHandler &h, Oid owner, long timeout_ms, Datum message, bool message_isnull)
+{
     Oid saved_user;
     int saved_context;
     GetUserIdAndSecContext(&saved_user, &saved_context);
@@ -43,10 +59,8 @@ void CallHandler(Oid handler, Oid owner, long timeout_ms, Datum message, bool me
         enable_timeout_after(STATEMENT_TIMEOUT, static_cast<int>(timeout_ms));
     PG_TRY();
     {
-        FmgrInfo flinfo;
-        fmgr_info(handler, &flinfo);
         LOCAL_FCINFO(fcinfo, 1);
-        InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, nullptr, nullptr);
+        InitFunctionCallInfoData(*fcinfo, &h.flinfo, 1, InvalidOid, nullptr, nullptr);
         fcinfo->args[0].value = message;
         fcinfo->args[0].isnull = message_isnull;
         (void) FunctionCallInvoke(fcinfo);
@@ -101,6 +115,13 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
     const std::string batch_id = cells[2] ? cells[2] : "";  // the same in every row
     const SqlRoute *routes = config.routes.data();
     const int *route_of = route.data();
+    PreparedHandler *handlers = nullptr;
+    MemoryContext batch_context = nullptr;
+    pg::Call([&] {
+        batch_context = CurrentMemoryContext;
+        handlers = static_cast<PreparedHandler *>(
+            palloc0(sizeof(PreparedHandler) * (config.routes.size() + 1)));
+    });
 
     // Calls the handlers of messages [first, last) (PostgreSQL code only).
     auto call_range = [&](long first, long last) {
@@ -111,7 +132,9 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
                 bool isnull;
                 Datum message = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
                 const SqlRoute &r = routes[route_of[i]];
-                CallHandler(r.handler, r.owner, r.timeout_ms, message, isnull);
+                PreparedHandler &h = handlers[route_of[i]];
+                PrepareHandler(h, r.handler, r.owner, batch_context);
+                CallHandler(h, r.owner, r.timeout_ms, message, isnull);
             }
         });
     };
