@@ -22,7 +22,7 @@ PG_CPPFLAGS = -Iinclude -isystem $(PG_INCLUDEDIR_SERVER)
 # -MMD -MP: an object is rebuilt when a header it includes changes (PGXS does
 # not track that for C++).
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers -fexceptions -MMD -MP
-SHLIB_LINK  = -lstdc++
+SHLIB_LINK  = -lstdc++ -lcurl -lssl -lcrypto
 
 # No LLVM bitcode for JIT: it needs clang at install time and buys nothing here.
 override with_llvm = no

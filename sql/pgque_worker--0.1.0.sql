@@ -67,10 +67,24 @@ create table pgque_worker.route (
     event_type  text not null,                 -- '*': types without a route of their own
     kind        text not null default 'sql' check (kind in ('sql', 'http')),
     handler     regprocedure,                  -- kind 'sql'
+    url         text,                          -- kind 'http'
+    headers     jsonb not null default '{}',   -- kind 'http': extra request headers
     timeout     interval check (timeout > interval '0'),
     owner       regrole not null default current_user::regrole,
     primary key (consumer_id, event_type),
-    check (kind <> 'sql' or handler is not null)
+    check (kind <> 'sql' or handler is not null),
+    check (kind <> 'http' or url is not null)
+);
+
+-- Signing secrets of HTTP routes, apart from the routes so that only their
+-- owner (and superusers) can read them: row-level security below.
+create table pgque_worker.route_secret (
+    consumer_id int not null,
+    event_type  text not null,
+    secret      text not null,
+    owner       regrole not null default current_user::regrole,
+    primary key (consumer_id, event_type),
+    foreign key (consumer_id, event_type) references pgque_worker.route on delete cascade
 );
 
 -- Counters the consumer workers keep, updated in each batch's transaction
@@ -91,6 +105,7 @@ create table pgque_worker.consumer_stats (
 select pg_catalog.pg_extension_config_dump('pgque_worker.consumer', '');
 select pg_catalog.pg_extension_config_dump('pgque_worker.consumer_id_seq', '');
 select pg_catalog.pg_extension_config_dump('pgque_worker.route', '');
+select pg_catalog.pg_extension_config_dump('pgque_worker.route_secret', '');
 
 alter table pgque_worker.consumer enable row level security;
 alter table pgque_worker.route enable row level security;
@@ -100,7 +115,11 @@ create policy owner_writes on pgque_worker.consumer for all
 create policy read_all on pgque_worker.route for select using (true);
 create policy owner_writes on pgque_worker.route for all
     using (pg_has_role(owner, 'MEMBER')) with check (pg_has_role(owner, 'MEMBER'));
-grant select, insert, update, delete on pgque_worker.consumer, pgque_worker.route to public;
+alter table pgque_worker.route_secret enable row level security;
+create policy owner_only on pgque_worker.route_secret for all
+    using (pg_has_role(owner, 'MEMBER')) with check (pg_has_role(owner, 'MEMBER'));
+grant select, insert, update, delete on pgque_worker.consumer, pgque_worker.route,
+    pgque_worker.route_secret to public;
 grant usage on sequence pgque_worker.consumer_id_seq to public;
 grant select on pgque_worker.consumer_stats to public;
 
@@ -112,11 +131,48 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_args oidvector;
+    v_args   oidvector;
+    v_error  text;
+    v_header text;
 begin
     if new.event_type is null or new.event_type = '' then
         raise exception 'event_type must not be empty (use ''*'' for a catch-all route)'
             using errcode = 'invalid_parameter_value';
+    end if;
+    -- HTTP I/O happens outside the transaction that acks, SQL handlers inside
+    -- it: a consumer does one or the other.
+    if exists (select from pgque_worker.route r
+                where r.consumer_id = new.consumer_id and r.kind <> new.kind
+                  and r.event_type <> new.event_type) then
+        raise exception 'consumer already has % routes; % routes need a consumer of their own',
+            case new.kind when 'sql' then 'HTTP' else 'SQL' end, upper(new.kind)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if new.kind = 'http' then
+        v_error := pgque_worker._http_target_error(new.url, new.owner);
+        if v_error like '%allowed_hosts%' then
+            raise exception 'cannot route to %: %', new.url, v_error
+                using errcode = 'insufficient_privilege',
+                      hint = 'A superuser decides which hosts are allowed: pgque_worker.http_allowed_hosts.';
+        elsif v_error is not null then
+            raise exception 'cannot route to %: %', new.url, v_error
+                using errcode = 'invalid_parameter_value';
+        end if;
+        if jsonb_typeof(new.headers) <> 'object' then
+            raise exception 'headers must be a JSON object of header names and string values'
+                using errcode = 'invalid_parameter_value';
+        end if;
+        select h.key into v_header from jsonb_each(new.headers) h
+         where jsonb_typeof(h.value) <> 'string'
+            or h.key !~ '^[A-Za-z0-9!#$%&''*+.^_`|~-]+$'
+            or h.value #>> '{}' ~ '[\r\n\x00]'
+            or lower(h.key) in ('content-type', 'content-length', 'host', 'transfer-encoding',
+                                'webhook-id', 'webhook-timestamp', 'webhook-signature')
+         limit 1;
+        if found then
+            raise exception 'header "%" is not allowed (a header needs a token name and a one-line string value; Content-Type and webhook-* are set by pgque_worker)', v_header
+                using errcode = 'invalid_parameter_value';
+        end if;
     end if;
     if new.kind = 'sql' then
         select p.proargtypes into v_args from pg_proc p where p.oid = new.handler;
@@ -266,8 +322,10 @@ begin
     insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, timeout)
     values (c.id, event_type, 'sql', handler, timeout)
     on conflict on constraint route_pkey do update
-       set kind = 'sql', handler = excluded.handler, timeout = excluded.timeout,
-           owner = excluded.owner;
+       set kind = 'sql', handler = excluded.handler, url = null, headers = '{}',
+           timeout = excluded.timeout, owner = excluded.owner;
+    delete from pgque_worker.route_secret s
+     where s.consumer_id = c.id and s.event_type = handle.event_type;
 end
 $$;
 
@@ -333,9 +391,75 @@ begin
 end
 $$;
 
+-- Why url is no place an HTTP route of `owner` may send to, or NULL:
+-- http/https only, a host, and unless owner is a superuser, a host that
+-- pgque_worker.http_allowed_hosts allows.
+create function pgque_worker._http_target_error(url text, owner regrole)
+returns text
+language c stable
+as 'MODULE_PATHNAME', 'pgque_worker_http_target_error';
+
+-- Routes event_type of (queue, consumer) to an HTTP endpoint: each message is
+-- POSTed as JSON, with Standard Webhooks headers, signed when a secret
+-- ('whsec_' + base64) is given. Creates the consumer when needed; replaces
+-- an existing route for the type. See docs/webhooks.md.
+create function pgque_worker.handle_http(queue text, consumer text, event_type text, url text,
+                                         headers jsonb default '{}', secret text default null,
+                                         timeout interval default '10 seconds')
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if url is null then
+        raise exception 'url must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    if headers is null then
+        raise exception 'headers must not be null (use ''{}'')' using errcode = 'null_value_not_allowed';
+    end if;
+    if timeout is null or timeout <= interval '0' then
+        raise exception 'timeout must be a positive interval, got %', coalesce(timeout::text, 'NULL')
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if secret is not null then
+        begin
+            if secret !~ '^whsec_[A-Za-z0-9+/]+={0,2}$' or length(decode(substr(secret, 7), 'base64')) = 0 then
+                raise exception using errcode = 'invalid_parameter_value';
+            end if;
+        exception when others then
+            raise exception 'secret must be ''whsec_'' followed by base64, as Standard Webhooks gives it'
+                using errcode = 'invalid_parameter_value';
+        end;
+    end if;
+    if not exists (select from pgque_worker.consumer k
+                    where k.queue = handle_http.queue and k.consumer = handle_http.consumer) then
+        perform pgque_worker.set_consumer(queue, consumer);
+    end if;
+    c := pgque_worker._consumer(queue, consumer);
+    perform pgque_worker._check_owner(c);
+    insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, url, headers, timeout)
+    values (c.id, event_type, 'http', null, url, headers, timeout)
+    on conflict on constraint route_pkey do update
+       set kind = 'http', handler = null, url = excluded.url, headers = excluded.headers,
+           timeout = excluded.timeout, owner = excluded.owner;
+    delete from pgque_worker.route_secret s
+     where s.consumer_id = c.id and s.event_type = handle_http.event_type;
+    if secret is not null then
+        insert into pgque_worker.route_secret (consumer_id, event_type, secret)
+        values (c.id, event_type, secret);
+    end if;
+end
+$$;
+
 create view pgque_worker.handlers as
 select c.queue, c.consumer, r.event_type, r.kind,
-       case r.kind when 'sql' then r.handler::text end as target,
+       case r.kind when 'sql' then r.handler::text else r.url end as target,
+       r.headers,
+       case when exists (select from pgque_worker.route_secret s
+                          where s.consumer_id = r.consumer_id and s.event_type = r.event_type)
+            then '********' end as secret,
        r.timeout, r.owner
   from pgque_worker.route r join pgque_worker.consumer c on c.id = r.consumer_id;
 

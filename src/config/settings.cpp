@@ -19,6 +19,9 @@ int tick_interval_ms = 1000;
 int retry_interval_ms = 1000;
 int maint_interval_ms = 30000;
 char *worker_role = nullptr;
+int http_max_connections = 32;
+int http_timeout_ms = 30000;
+char *http_allowed_hosts = nullptr;
 char *databases = nullptr;
 
 // A comma-separated list of database names, or empty for all databases.
@@ -83,6 +86,20 @@ void DefineSettings()
         "Databases pgque_worker serves, separated by commas; empty for all.",
         "A database is served only where extension pgque_worker is installed.",
         &databases, "", PGC_SIGHUP, GUC_LIST_INPUT, CheckDatabaseList, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.http_max_connections",
+        "Most HTTP requests a consumer worker has in flight at once.",
+        nullptr, &http_max_connections, 32, 1, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.http_timeout",
+        "Longest an HTTP request may take, whatever its route's timeout says.",
+        nullptr, &http_timeout_ms, 30000, 100, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+        nullptr);
+    DefineCustomStringVariable(
+        "pgque_worker.http_allowed_hosts",
+        "Hosts that HTTP routes of non-superusers may send to: names, \"*.domain\", or \"*\".",
+        "Empty: only superusers may declare HTTP routes. Guards internal services.",
+        &http_allowed_hosts, "", PGC_SUSET, GUC_LIST_INPUT, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("pgque_worker");
 }
 
@@ -92,6 +109,9 @@ int TickIntervalMs() { return tick_interval_ms; }
 int RetryIntervalMs() { return retry_interval_ms; }
 int MaintIntervalMs() { return maint_interval_ms; }
 std::string WorkerRole() { return worker_role ? worker_role : ""; }
+int HttpMaxConnections() { return http_max_connections; }
+int HttpTimeoutMs() { return http_timeout_ms; }
+std::string HttpAllowedHosts() { return http_allowed_hosts ? http_allowed_hosts : ""; }
 
 bool DatabaseAllowed(const char *datname)
 {

@@ -21,16 +21,35 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     c.poll_ms = std::stol(rows[0][4].value_or("30000"));
     c.enabled = rows[0][5] && *rows[0][5] == "t";
     for (const pg::Row &r : tx.Query(
-             "SELECT event_type, handler::oid, owner::oid,"
-             "       coalesce((extract(epoch FROM timeout) * 1000)::bigint, 0)"
-             "  FROM pgque_worker.route WHERE consumer_id = $1::int AND kind = 'sql'"
-             " ORDER BY event_type",
+             "SELECT r.event_type, r.kind, r.owner::oid, a.rolsuper,"
+             "       coalesce((extract(epoch FROM r.timeout) * 1000)::bigint, 0),"
+             "       r.handler::oid, r.url, s.secret,"
+             "       (SELECT string_agg(h.key || ': ' || (h.value #>> '{}'), E'\\n')"
+             "          FROM jsonb_each(r.headers) h)"
+             "  FROM pgque_worker.route r"
+             "  LEFT JOIN pgque_worker.route_secret s USING (consumer_id, event_type)"
+             "  LEFT JOIN pg_catalog.pg_roles a ON a.oid = r.owner"
+             " WHERE r.consumer_id = $1::int ORDER BY r.event_type",
              {key})) {
-        SqlRoute route;
+        Route route;
         route.event_type = r[0].value_or("");
-        route.handler = static_cast<unsigned int>(std::stoul(r[1].value_or("0")));
+        route.kind = r[1].value_or("sql");
         route.owner = static_cast<unsigned int>(std::stoul(r[2].value_or("0")));
-        route.timeout_ms = std::stol(r[3].value_or("0"));
+        route.owner_is_superuser = r[3] && *r[3] == "t";
+        route.timeout_ms = std::stol(r[4].value_or("0"));
+        route.handler = r[5] ? static_cast<unsigned int>(std::stoul(*r[5])) : 0;
+        route.url = r[6].value_or("");
+        route.secret = r[7];
+        if (r[8]) {
+            size_t start = 0;
+            while (start <= r[8]->size()) {
+                size_t end = r[8]->find('\n', start);
+                route.headers.push_back(r[8]->substr(start, end == std::string::npos ? std::string::npos : end - start));
+                if (end == std::string::npos)
+                    break;
+                start = end + 1;
+            }
+        }
         c.routes.push_back(route);
     }
     return c;

@@ -98,7 +98,7 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
                 cells[i * 4 + c] = SPI_getvalue(batch->vals[i], batch->tupdesc, c + 2);
     });
     std::vector<std::string> event_types;
-    for (const SqlRoute &r : config.routes)
+    for (const Route &r : config.routes)
         event_types.push_back(r.event_type);
     core::RouteTable table(event_types);
     std::vector<int> route(n);
@@ -113,7 +113,7 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
     }
     out.unhandled_types.assign(unhandled_types.begin(), unhandled_types.end());
     const std::string batch_id = cells[2] ? cells[2] : "";  // the same in every row
-    const SqlRoute *routes = config.routes.data();
+    const Route *routes = config.routes.data();
     const int *route_of = route.data();
     PreparedHandler *handlers = nullptr;
     MemoryContext batch_context = nullptr;
@@ -131,7 +131,7 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
                     continue;
                 bool isnull;
                 Datum message = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
-                const SqlRoute &r = routes[route_of[i]];
+                const Route &r = routes[route_of[i]];
                 PreparedHandler &h = handlers[route_of[i]];
                 PrepareHandler(h, r.handler, r.owner, batch_context);
                 CallHandler(h, r.owner, r.timeout_ms, message, isnull);
@@ -169,6 +169,28 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
     }
     tx.Query("SELECT pgque.ack($1::bigint)", {batch_id});
     return out;
+}
+
+
+void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const BatchOutcome &out)
+{
+    tx.Query(
+        "INSERT INTO pgque_worker.consumer_stats AS s"
+        "  (consumer_id, processed, failed, retried, dead_lettered, unhandled, batches,"
+        "   last_batch_at, last_error, last_error_at)"
+        " VALUES ($1::int, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint, 1,"
+        "         now(), $7, CASE WHEN $7 IS NULL THEN NULL ELSE now() END)"
+        " ON CONFLICT (consumer_id) DO UPDATE SET"
+        "   processed = s.processed + excluded.processed, failed = s.failed + excluded.failed,"
+        "   retried = s.retried + excluded.retried,"
+        "   dead_lettered = s.dead_lettered + excluded.dead_lettered,"
+        "   unhandled = s.unhandled + excluded.unhandled, batches = s.batches + 1,"
+        "   last_batch_at = excluded.last_batch_at,"
+        "   last_error = coalesce(excluded.last_error, s.last_error),"
+        "   last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
+        {std::to_string(config.id), std::to_string(out.processed), std::to_string(out.failed),
+         std::to_string(out.failed - out.dead_lettered), std::to_string(out.dead_lettered),
+         std::to_string(out.unhandled), out.last_error.empty() ? pg::Value() : pg::Value(out.last_error)});
 }
 
 }  // namespace pgque::dispatch

@@ -2,12 +2,15 @@
 // started by its database's worker. It dispatches batch after batch, one
 // transaction each, and waits on its latch (set by the database worker when
 // it ticks the queue) or poll_interval when nothing is waiting.
+#include <memory>
 #include <set>
 #include <string>
 
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/dispatch/consumer_config.hpp"
+#include "pgque_worker/dispatch/http_dispatch.hpp"
 #include "pgque_worker/dispatch/sql_dispatch.hpp"
+#include "pgque_worker/http/http_client.hpp"
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/spi.hpp"
@@ -30,6 +33,8 @@ namespace {
 
 int attached = -1;
 bool clean_exit = false;  // the consumer was paused, dropped or lost its routes
+
+void CleanUpCurl(int, Datum) { http::HttpClient::GlobalCleanup(); }
 
 void ReleaseConsumerSlot(int, Datum)
 {
@@ -67,6 +72,7 @@ private:
 
     ConsumerSlot &slot_;
     dispatch::ConsumerConfig config_;
+    std::unique_ptr<http::HttpClient> http_;  // HTTP consumers only: keeps connections open
     std::string activity_;
     std::set<std::string> logged_unhandled_;
     std::string last_logged_error_;
@@ -93,35 +99,21 @@ void ConsumerWorker::Reload()
     }
     config_ = *config;
     activity_ = "pgque_worker: consumer \"" + config_.consumer + "\" of queue \"" + config_.queue +
-                "\": dispatching a batch";
+                (config_.IsHttp() ? "\": receiving or acknowledging a batch" : "\": dispatching a batch");
 }
 
 bool ConsumerWorker::ProcessBatch()
 {
     dispatch::BatchOutcome out;
-    {
+    if (config_.IsHttp()) {
+        if (!http_)
+            http_ = std::make_unique<http::HttpClient>(config::HttpMaxConnections());
+        out = dispatch::DispatchHttpBatch(config_, *http_, activity_.c_str());
+    } else {
         pg::Transaction tx(activity_.c_str());
         out = dispatch::DispatchSqlBatch(tx, config_);
-        if (out.messages > 0) {
-            tx.Query(
-                "INSERT INTO pgque_worker.consumer_stats AS s"
-                "  (consumer_id, processed, failed, retried, dead_lettered, unhandled, batches,"
-                "   last_batch_at, last_error, last_error_at)"
-                " VALUES ($1::int, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint, 1,"
-                "         now(), $7, CASE WHEN $7 IS NULL THEN NULL ELSE now() END)"
-                " ON CONFLICT (consumer_id) DO UPDATE SET"
-                "   processed = s.processed + excluded.processed, failed = s.failed + excluded.failed,"
-                "   retried = s.retried + excluded.retried,"
-                "   dead_lettered = s.dead_lettered + excluded.dead_lettered,"
-                "   unhandled = s.unhandled + excluded.unhandled, batches = s.batches + 1,"
-                "   last_batch_at = excluded.last_batch_at,"
-                "   last_error = coalesce(excluded.last_error, s.last_error),"
-                "   last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
-                {std::to_string(config_.id), std::to_string(out.processed), std::to_string(out.failed),
-                 std::to_string(out.failed - out.dead_lettered), std::to_string(out.dead_lettered),
-                 std::to_string(out.unhandled),
-                 out.last_error.empty() ? pg::Value() : pg::Value(out.last_error)});
-        }
+        if (out.messages > 0)
+            dispatch::RecordBatchStats(tx, config_, out);
         tx.Commit();
     }
     if (out.messages > 0) {
@@ -145,6 +137,7 @@ void ConsumerWorker::Run()
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
             pg::Call([] { ProcessConfigFile(PGC_SIGHUP); });
+            http_.reset();  // takes the new pgque_worker.http_max_connections
         }
         SpinLockAcquire(&slot_.mutex);
         bool reload = slot_.reload;
@@ -193,7 +186,9 @@ void pgque_worker_consumer_main(Datum slot_index)
             BackgroundWorkerUnblockSignals();
             worker::attached = DatumGetInt32(slot_index);
             before_shmem_exit(worker::ReleaseConsumerSlot, 0);
+            on_proc_exit(worker::CleanUpCurl, 0);
         });
+        http::HttpClient::GlobalInit();
         SpinLockAcquire(&slot.mutex);
         slot.pid = MyProcPid;
         slot.latch = MyLatch;

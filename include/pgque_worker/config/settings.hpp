@@ -15,7 +15,10 @@ int MaxConsumerWorkers();
 int TickIntervalMs();
 int RetryIntervalMs();
 int MaintIntervalMs();
-std::string WorkerRole();                    // empty: the bootstrap superuser
+std::string WorkerRole();
+int HttpMaxConnections();
+int HttpTimeoutMs();                         // upper bound of a route's timeout
+std::string HttpAllowedHosts();                    // empty: the bootstrap superuser
 // pgque_worker.databases. Calls PostgreSQL (palloc): use inside pg::Call.
 bool DatabaseAllowed(const char *datname);
 

@@ -9,11 +9,16 @@
 
 namespace pgque::dispatch {
 
-struct SqlRoute {
+struct Route {
     std::string event_type;
-    unsigned int handler = 0;  // pg_proc oid
-    unsigned int owner = 0;    // role the handler runs as
-    long timeout_ms = 0;       // 0: no statement timeout
+    std::string kind;          // "sql" or "http"
+    unsigned int owner = 0;    // role that declared it
+    bool owner_is_superuser = false;
+    long timeout_ms = 0;       // sql: 0 for no statement timeout
+    unsigned int handler = 0;  // sql: pg_proc oid
+    std::string url;           // http
+    std::vector<std::string> headers;  // http: "Name: value"
+    std::optional<std::string> secret; // http: "whsec_..."
 };
 
 struct ConsumerConfig {
@@ -24,7 +29,9 @@ struct ConsumerConfig {
     std::string retry_after = "60 seconds";
     long poll_ms = 30000;
     bool enabled = true;
-    std::vector<SqlRoute> routes;
+    std::vector<Route> routes;  // all of one kind
+
+    bool IsHttp() const { return !routes.empty() && routes[0].kind == "http"; }
 };
 
 // The consumer with this id, or nullopt when it no longer exists.

@@ -28,4 +28,8 @@ struct BatchOutcome {
 
 BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config);
 
+// Adds a batch's outcome to pgque_worker.consumer_stats, in the transaction
+// that acks it (so the counters are exact).
+void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const BatchOutcome &out);
+
 }  // namespace pgque::dispatch

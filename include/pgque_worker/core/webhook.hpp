@@ -1,0 +1,48 @@
+// Standard Webhooks (https://www.standardwebhooks.com): the message body,
+// the headers and their signature, and the retry back-off. No PostgreSQL.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pgque::core {
+
+std::string Base64Encode(std::string_view bytes);
+std::optional<std::string> Base64Decode(std::string_view text);
+
+// The signing key of a secret given as the spec gives it, "whsec_" + base64;
+// nullopt for anything else.
+std::optional<std::string> ParseWebhookSecret(std::string_view secret);
+
+// "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>"
+std::string SignWebhook(std::string_view key, std::string_view id, std::int64_t timestamp,
+                        std::string_view body);
+
+// webhook-id: the same for a message on every retry, unique per queue,
+// consumer and message, and made of header-safe characters whatever the
+// queue and consumer names are.
+std::string WebhookId(std::string_view queue, std::string_view consumer, std::int64_t msg_id);
+
+// The fields of a message, as receive() returns them in text form.
+struct WebhookMessage {
+    std::string queue;
+    std::string consumer;
+    std::int64_t msg_id = 0;
+    std::int64_t batch_id = 0;
+    std::optional<std::string> type;
+    std::optional<std::string> payload;
+    std::optional<int> retry_count;
+    std::string created_at;  // ISO 8601
+    std::optional<std::string> extra[4];
+};
+
+// The POST body: a JSON object; the payload embedded as JSON when it is
+// valid JSON, as a JSON string otherwise.
+std::string WebhookBody(const WebhookMessage &message);
+
+// Seconds before the next attempt: retry_after * 2^retry_count, at most an hour.
+double BackoffSeconds(double retry_after_seconds, int retry_count);
+
+}  // namespace pgque::core

@@ -1,0 +1,144 @@
+#include "pgque_worker/dispatch/http_dispatch.hpp"
+
+#include <ctime>
+#include <set>
+
+#include "pgque_worker/config/settings.hpp"
+#include "pgque_worker/core/route_table.hpp"
+#include "pgque_worker/core/webhook.hpp"
+#include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/postgres.hpp"
+#include "pgque_worker/pg/spi.hpp"
+
+extern "C" {
+#include "pgstat.h"
+}
+
+namespace pgque::dispatch {
+
+namespace {
+
+std::string Reason(const http::Response &r)
+{
+    std::string reason = r.status ? "HTTP " + std::to_string(r.status) : "HTTP request failed: " + r.error;
+    if (!r.body_excerpt.empty())
+        reason += ": " + r.body_excerpt.substr(0, 200);
+    return reason;
+}
+
+}  // namespace
+
+BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &client,
+                               const char *activity)
+{
+    BatchOutcome out;
+    std::vector<pg::Row> rows;
+    {
+        pg::Transaction tx(activity);
+        rows = tx.Query(
+            "SELECT (m).msg_id, (m).batch_id, (m).type, (m).payload, (m).retry_count,"
+            "       to_json((m).created_at) #>> '{}', (m).extra1, (m).extra2, (m).extra3, (m).extra4,"
+            "       m::text"
+            "  FROM pgque.receive($1, $2, $3::int) m",
+            {config.queue, config.consumer, std::to_string(config.max_messages)});
+        tx.Commit();  // the batch stays open until the ack below
+    }
+    out.messages = static_cast<long>(rows.size());
+    if (rows.empty())
+        return out;
+
+    std::vector<std::string> event_types;
+    for (const Route &r : config.routes)
+        event_types.push_back(r.event_type);
+    core::RouteTable table(event_types);
+
+    std::vector<http::Request> requests;
+    std::vector<size_t> request_of;  // message index of each request
+    std::vector<std::string> refused(rows.size());
+    std::set<std::string> unhandled;
+    const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    for (size_t i = 0; i < rows.size(); i++) {
+        const pg::Row &row = rows[i];
+        int route_index = table.RouteFor(row[2]);
+        if (route_index == core::RouteTable::kNoRoute) {
+            out.unhandled++;
+            unhandled.insert(row[2].value_or("(null)"));
+            continue;
+        }
+        const Route &route = config.routes[route_index];
+        // The allow-list may have changed since the route was declared.
+        std::string refusal = HttpTargetError(route.url, route.owner_is_superuser);
+        if (!refusal.empty()) {
+            refused[i] = "not sent: " + refusal;
+            continue;
+        }
+        core::WebhookMessage m;
+        m.queue = config.queue;
+        m.consumer = config.consumer;
+        m.msg_id = std::stoll(row[0].value_or("0"));
+        m.batch_id = std::stoll(row[1].value_or("0"));
+        m.type = row[2];
+        m.payload = row[3];
+        if (row[4])
+            m.retry_count = std::stoi(*row[4]);
+        m.created_at = row[5].value_or("");
+        for (int k = 0; k < 4; k++)
+            m.extra[k] = row[6 + k];
+
+        http::Request request;
+        request.url = route.url;
+        request.body = core::WebhookBody(m);
+        request.timeout_ms = std::min<long>(route.timeout_ms > 0 ? route.timeout_ms : config::HttpTimeoutMs(),
+                                            config::HttpTimeoutMs());
+        const std::string id = core::WebhookId(config.queue, config.consumer, m.msg_id);
+        request.headers = route.headers;
+        request.headers.push_back("Content-Type: application/json");
+        request.headers.push_back("webhook-id: " + id);
+        request.headers.push_back("webhook-timestamp: " + std::to_string(now));
+        if (route.secret)
+            if (std::optional<std::string> key = core::ParseWebhookSecret(*route.secret))
+                request.headers.push_back("webhook-signature: " + core::SignWebhook(*key, id, now, request.body));
+        requests.push_back(std::move(request));
+        request_of.push_back(i);
+    }
+    out.unhandled_types.assign(unhandled.begin(), unhandled.end());
+
+    pg::Call([] { pgstat_report_activity(STATE_RUNNING, "pgque_worker: delivering HTTP requests"); });
+    std::vector<http::Response> responses = client.PostAll(requests, [] {
+        pg::Call([] { CHECK_FOR_INTERRUPTS(); });  // SIGTERM: exit; the batch is delivered again
+    });
+    for (size_t k = 0; k < responses.size(); k++)
+        if (!responses[k].ok)
+            refused[request_of[k]] = Reason(responses[k]);
+
+    pg::Transaction tx(activity);
+    const double retry_after = std::stod(
+        tx.QueryValue("SELECT extract(epoch FROM $1::interval)", {config.retry_after}).value_or("60"));
+    std::string failed_ids = "{";
+    for (size_t i = 0; i < rows.size(); i++) {
+        if (table.RouteFor(rows[i][2]) == core::RouteTable::kNoRoute)
+            continue;
+        if (refused[i].empty()) {
+            out.processed++;
+            continue;
+        }
+        out.failed++;
+        out.last_error = refused[i];
+        failed_ids += (failed_ids.size() > 1 ? "," : "") + rows[i][0].value_or("0");
+        // retry_after * 2^retry_count, at most an hour.
+        double delay = core::BackoffSeconds(retry_after, rows[i][4] ? std::stoi(*rows[i][4]) : 0);
+        tx.Query("SELECT pgque.nack($1::bigint, $2::pgque.message, make_interval(secs => $3::float8), $4)",
+                 {rows[i][1], rows[i][10], std::to_string(delay), refused[i]});
+    }
+    failed_ids += "}";
+    if (out.failed > 0)
+        out.dead_lettered = std::stol(tx.QueryValue(
+            "SELECT count(*) FROM pgque.dead_letter WHERE dl_time = now() AND ev_id = ANY ($1::bigint[])",
+            {failed_ids}).value_or("0"));
+    tx.Query("SELECT pgque.ack($1::bigint)", {rows[0][1]});
+    RecordBatchStats(tx, config, out);
+    tx.Commit();
+    return out;
+}
+
+}  // namespace pgque::dispatch
