@@ -16,6 +16,8 @@ def main(work_dir, out_dir):
     scenarios = read_lines(os.path.join(work_dir, "latency.jsonl"))
     idle = json.load(open(os.path.join(work_dir, "idle.json")))
     dispatch = {d["way"]: d for d in read_lines(os.path.join(work_dir, "dispatch.jsonl"))}
+    webhooks = {w["kind"]: w for w in read_lines(os.path.join(work_dir, "webhooks.jsonl"))}
+    ceiling = json.load(open(os.path.join(work_dir, "wrk.json")))["receiver_ceiling_per_second"]
     idle["seconds"] = idle["elapsed_ns"] / 1e9
     for who in ("worker", "external100"):
         idle[f"{who}_cpu_percent"] = (idle[f"{who}_cpu_ticks"] / idle["clock_ticks_per_second"]
@@ -24,6 +26,8 @@ def main(work_dir, out_dir):
         "latency": [{k: v for k, v in s.items() if k != "samples_ms"} for s in scenarios],
         "idle": idle,
         "dispatch": list(dispatch.values()),
+        "webhooks": list(webhooks.values()),
+        "webhook_receiver_ceiling_per_second": ceiling,
     }
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -77,6 +81,23 @@ def main(work_dir, out_dir):
                          f"{d['events_per_second'] / raw * 100:.0f}% |")
         lines += ["", f"The worker dispatches {dispatch['worker']['events_per_second'] / dispatch['client']['events_per_second']:.1f}x "
                       "as many events per second as the external consumer."]
+    if webhooks:
+        t, l = webhooks["throughput"], webhooks["latency"]
+        lines += [
+            "",
+            "## Webhooks",
+            "",
+            f"POSTs to a local keep-alive receiver (nginx answering 204) with the default settings "
+            f"(pgque_worker.http_max_connections 32, max_messages 100); the receiver's own ceiling "
+            f"measured with wrk (1 thread, 32 connections, the same body size) in the same run.",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| deliveries/s through pgque_worker ({t['events']} events) | {t['deliveries_per_second']:.0f} |",
+            f"| receiver ceiling under wrk, requests/s | {ceiling:.0f} |",
+            f"| commit -> POST received at {l['rate']} events/s: p50 / p99 / max ms | "
+            f"{l['p50_ms']:.1f} / {l['p99_ms']:.1f} / {l['max_ms']:.1f} ({l['matched']}/{l['sent']} matched) |",
+        ]
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -15,6 +15,9 @@
 #      batches of 1000, pages of 100): the raw receive/ack drain limit,
 #      pgque_worker's consumer worker, and an external consumer like pgque's
 #      Go client (one statement per message).
+#   4. webhooks: deliveries/s to a local keep-alive receiver (nginx answering
+#      204) with the default settings, the commit -> POST received latency at
+#      BENCH_WEBHOOK_RATE events/s, and the receiver's own ceiling under wrk.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -26,7 +29,7 @@ results="$repo/bench/results"
 
 build_and_install
 mkdir -p "$repo/build" "$results"
-for tool in latency_bench dispatch_bench; do
+for tool in latency_bench dispatch_bench webhook_bench; do
   g++ -std=c++17 -O2 -Wall -Wextra -Werror -I"$("$PG_CONFIG" --includedir)" \
       "$repo/bench/$tool.cpp" -lpq -pthread -o "$repo/build/$tool"
 done
@@ -100,6 +103,45 @@ sql bench_ext "$noop; SELECT pgque.create_queue('raw'), pgque.subscribe('raw', '
                pgque.create_queue('client'), pgque.subscribe('client', 'c')" >/dev/null
 "$repo/build/dispatch_bench" --conninfo "$conn" --db-worker bench_worker --db-other bench_ext \
     --events "$events" --page 100 > "$work/dispatch.jsonl"
+
+echo "== webhooks: local nginx receiver, wrk for its ceiling"
+receiver_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx;
+    log_format webhook '\$msec \$http_webhook_id';
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$receiver_port;
+        location / {
+            access_log $work/nginx/webhooks.log webhook;
+            return 204;
+        }
+    }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
+stop_nginx() { [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; }
+trap 'stop_nginx; cleanup' EXIT
+body=$(python3 -c 'import json; print(json.dumps({"queue": "hooks", "consumer": "throughput", "msg_id": 123456, "batch_id": 789, "type": "bench", "payload": {"n": 1, "note": "a payload of a typical size"}, "retry_count": None, "created_at": "2026-11-24T21:00:00.000000+00:00", "extra1": None, "extra2": None, "extra3": None, "extra4": None}))')
+printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["webhook-id"] = "msg_wrk_1"\n' \
+    "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$body")" > "$work/post.lua"
+wrk -t1 -c32 -d5s -s "$work/post.lua" "http://127.0.0.1:$receiver_port/" > "$work/wrk.txt"
+echo "{\"receiver_ceiling_per_second\": $(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")}" > "$work/wrk.json"
+
+sql bench_worker "SELECT pgque.create_queue('hooks'), pgque.create_queue('paced');
+                  SELECT pgque_worker.handle_http('hooks', 'throughput', '*', 'http://127.0.0.1:$receiver_port/');
+                  SELECT pgque_worker.pause('hooks', 'throughput');
+                  SELECT pgque_worker.handle_http('paced', 'latency', '*', 'http://127.0.0.1:$receiver_port/')" >/dev/null
+"$repo/build/webhook_bench" --conninfo "$conn dbname=bench_worker" --events "${BENCH_WEBHOOK_EVENTS:-30000}" \
+    --rate "${BENCH_WEBHOOK_RATE:-500}" --seconds "${BENCH_WEBHOOK_SECONDS:-10}" \
+    --receiver-log "$work/nginx/webhooks.log" > "$work/webhooks.jsonl"
 
 python3 "$repo/bench/report.py" "$work" "$results"
 cat "$results/results.md"

@@ -8,7 +8,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-pgq3
   g++ make nlohmann-json3-dev libcurl4-openssl-dev libssl-dev
   googletest libgtest-dev libipc-run-perl
-  gnuplot-nox libpq-dev
+  gnuplot-nox libpq-dev nginx-light wrk
 )
 
 missing=()
