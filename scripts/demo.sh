@@ -105,6 +105,42 @@ echo "Consumer counters (order.refunded has no handler: unhandled, acked):"
 sql -c "SELECT queue, consumer, state, processed, failed, retried, dead_lettered, unhandled, last_error FROM pgque_worker.consumers"
 sql -c "SELECT ev_data, ev_retry, dl_reason FROM pgque.dlq_inspect('shipping')"
 
+step "Webhooks: messages POSTed to a local receiver, signed, retried, dead-lettered"
+/usr/bin/python3 "$repo/t/lib/webhook_receiver.py" "$work/webhooks.jsonl" whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw \
+    > "$work/receiver.port" 2>/dev/null &
+receiver=$!
+trap 'kill $receiver 2>/dev/null; cleanup' EXIT
+for _ in $(seq 50); do [ -s "$work/receiver.port" ] && break; sleep 0.1; done
+port=$(head -1 "$work/receiver.port")
+sql <<SQL
+SELECT pgque.create_queue('notify');
+SELECT pgque.set_queue_config('notify', 'max_retries', '1');
+-- /fail_first answers 500 to a first attempt: that delivery succeeds on its retry.
+SELECT pgque_worker.handle_http('notify', 'crm', 'order.created', 'http://127.0.0.1:$port/fail_first',
+                                secret => 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+-- /fail_always answers 500 "boom": dead-lettered after max_retries.
+SELECT pgque_worker.handle_http('notify', 'crm', 'order.cancelled', 'http://127.0.0.1:$port/fail_always');
+SELECT pgque_worker.set_consumer('notify', 'crm', retry_after => '1 second');
+SELECT pgque.send('notify', 'order.created', '{"id": 20, "total": 75}'::jsonb),
+       pgque.send('notify', 'order.cancelled', '{"id": 21}'::jsonb);
+SQL
+for _ in $(seq 100); do
+  [ "$(sql -At -c "SELECT count(*) FROM pgque.dlq_inspect('notify')")" = 1 ] && break
+  sleep 0.1
+done
+echo "What the receiver got (it checks each signature with the secret itself):"
+/usr/bin/python3 - "$work/webhooks.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    print(f"  {r['path']:<13} webhook-id {r['headers']['webhook-id']}  attempt {r['attempt']}  "
+          f"-> {r['status']}  signature: {'verified' if r['signature_valid'] else 'INVALID' if 'webhook-signature' in r['headers'] else 'none (no secret)'}"
+          f"  payload {json.dumps(r['body']['payload'])}")
+PY
+sql -c "SELECT queue, consumer, processed, failed, retried, dead_lettered, last_error FROM pgque_worker.consumers WHERE queue = 'notify'" \
+    -c "SELECT event_type, target, secret FROM pgque_worker.handlers WHERE queue = 'notify'" \
+    -c "SELECT ev_type, ev_retry, dl_reason FROM pgque.dlq_inspect('notify')"
+
 step "Queue, consumer and worker state"
 sql -c "SELECT queue_name, last_tick_id, ev_new FROM pgque.get_queue_info()" \
     -c "SELECT queue_name, consumer_name, pending_events FROM pgque.get_consumer_info()" \
