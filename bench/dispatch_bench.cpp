@@ -14,6 +14,8 @@
 // Prints one JSON object per way.
 #include <libpq-fe.h>
 
+#include "bench_common.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,32 +25,13 @@
 
 namespace {
 
+using bench::Connect;
+using bench::Die;
+using bench::Value;
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void Die(const std::string &what, PGconn *conn)
-{
-    std::fprintf(stderr, "dispatch_bench: %s: %s\n", what.c_str(), conn ? PQerrorMessage(conn) : "");
-    std::exit(2);
-}
 
-PGconn *Connect(const std::string &conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo.c_str());
-    if (PQstatus(conn) != CONNECTION_OK)
-        Die("connect", conn);
-    return conn;
-}
 
-std::string Value(PGconn *conn, const std::string &sql, std::vector<const char *> params = {})
-{
-    PGresult *r = PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                               params.data(), nullptr, nullptr, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-        Die(sql, conn);
-    std::string v = PQntuples(r) > 0 && PQnfields(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-    PQclear(r);
-    return v;
-}
 
 // Sends `events` events to queue in transactions of 1000, each ticked into a
 // batch of its own (by hand where the worker does not tick).

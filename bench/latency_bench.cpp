@@ -13,6 +13,8 @@
 //
 // Prints one JSON object per scenario: latencies in milliseconds.
 #include <libpq-fe.h>
+
+#include "bench_common.hpp"
 #include <poll.h>
 
 #include <algorithm>
@@ -28,6 +30,11 @@
 
 namespace {
 
+using bench::Connect;
+using bench::Die;
+using bench::Exec;
+using bench::Percentile;
+using bench::Value;
 using Clock = std::chrono::steady_clock;
 
 struct Scenario {
@@ -42,28 +49,8 @@ struct Scenario {
     std::atomic<long> produced{0};
 };
 
-[[noreturn]] void Die(const char *what, PGconn *conn)
-{
-    std::fprintf(stderr, "latency_bench: %s: %s\n", what, conn ? PQerrorMessage(conn) : "");
-    std::exit(2);
-}
 
-PGconn *Connect(const std::string &conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo.c_str());
-    if (PQstatus(conn) != CONNECTION_OK)
-        Die("connect", conn);
-    return conn;
-}
 
-PGresult *Exec(PGconn *conn, const char *sql, std::vector<const char *> params = {})
-{
-    PGresult *r = PQexecParams(conn, sql, static_cast<int>(params.size()), nullptr,
-                               params.data(), nullptr, nullptr, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-        Die(sql, conn);
-    return r;
-}
 
 void Produce(Scenario &s, int rate, int seconds)
 {
@@ -140,15 +127,6 @@ void Tick(Scenario &s, std::atomic<bool> &stop)
     PQfinish(conn);
 }
 
-double Percentile(std::vector<double> sorted, double p)
-{
-    if (sorted.empty())
-        return 0;
-    double rank = p / 100.0 * (sorted.size() - 1);
-    size_t lo = static_cast<size_t>(rank);
-    size_t hi = std::min(lo + 1, sorted.size() - 1);
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
-}
 
 }  // namespace
 

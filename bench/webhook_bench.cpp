@@ -8,6 +8,8 @@
 //
 //   webhook_bench --conninfo C --events N --rate R --seconds S --receiver-log FILE
 #include <libpq-fe.h>
+
+#include "bench_common.hpp"
 #include <sys/time.h>
 
 #include <algorithm>
@@ -23,24 +25,13 @@
 
 namespace {
 
+using bench::Connect;
+using bench::Die;
+using bench::Percentile;
+using bench::Value;
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void Die(const std::string &what, PGconn *conn)
-{
-    std::fprintf(stderr, "webhook_bench: %s: %s\n", what.c_str(), conn ? PQerrorMessage(conn) : "");
-    std::exit(2);
-}
 
-std::string Value(PGconn *conn, const std::string &sql, std::vector<const char *> params = {})
-{
-    PGresult *r = PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                               params.data(), nullptr, nullptr, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-        Die(sql, conn);
-    std::string v = PQntuples(r) > 0 && PQnfields(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-    PQclear(r);
-    return v;
-}
 
 double WallSeconds()
 {
@@ -61,14 +52,6 @@ void WaitProcessed(PGconn *conn, const std::string &consumer, long events)
     }
 }
 
-double Percentile(const std::vector<double> &sorted, double p)
-{
-    if (sorted.empty())
-        return 0;
-    double rank = p / 100.0 * (sorted.size() - 1);
-    size_t lo = static_cast<size_t>(rank), hi = std::min(lo + 1, sorted.size() - 1);
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
-}
 
 }  // namespace
 

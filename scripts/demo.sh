@@ -1,21 +1,16 @@
 #!/usr/bin/env bash
-# make demo: a throwaway cluster (tmp/demo, removed on exit) that shows the
-# pgque API working: a queue, events sent, received, retried, dead-lettered.
+# make demo: a throwaway cluster (tmp/demo, removed on exit) that shows
+# pgque_worker at work: queues ticked with no pg_cron, the pgque API, a SQL
+# handler (exactly once), webhooks to a local receiver, retries and dead
+# letters.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 build_and_install
 work=$(make_workdir demo)
-data="$work/data"
-as_pg initdb -D "$data" -A trust --no-sync -U postgres >/dev/null
-cat >> "$data/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_preload_libraries = 'pgque_worker'
-CONF
-as_pg pg_ctl -D "$data" -l "$work/server.log" -w start >/dev/null
+start_cluster "$work"
 cleanup() {
-  as_pg pg_ctl -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+  stop_cluster "$work"
   rm -rf "$work" "$repo/tmp/demo"
 }
 trap cleanup EXIT

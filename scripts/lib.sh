@@ -57,3 +57,23 @@ copy_for_pg() {
   [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dest"
   return 0
 }
+
+# start_cluster DIR [SETTING...]: a new cluster in DIR/data, listening only
+# on a Unix socket in DIR (no port to collide with), with pgque_worker
+# preloaded and SETTINGs ("name = value") added; started as the server user.
+start_cluster() {
+  local dir=$1
+  shift
+  as_pg initdb -D "$dir/data" -A trust --no-sync -U postgres >/dev/null
+  {
+    printf "listen_addresses = ''\nunix_socket_directories = '%s'\n" "$dir"
+    printf "shared_preload_libraries = 'pgque_worker'\n"
+    [ $# -gt 0 ] && printf '%s\n' "$@"
+  } >> "$dir/data/postgresql.conf"
+  as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+}
+
+# stop_cluster DIR: stops the cluster start_cluster made, if it runs.
+stop_cluster() {
+  as_pg pg_ctl -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
+}

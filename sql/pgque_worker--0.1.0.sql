@@ -249,6 +249,27 @@ begin
 end
 $$;
 
+-- The consumer a new route goes to: created with the defaults (and
+-- registered with pgque) when needed; an error unless the caller may change it.
+create function pgque_worker._route_consumer(queue text, consumer text)
+returns pgque_worker.consumer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if queue is not null and consumer is not null
+       and not exists (select from pgque_worker.consumer k
+                        where k.queue = _route_consumer.queue and k.consumer = _route_consumer.consumer) then
+        perform pgque_worker.set_consumer(queue, consumer);
+    end if;
+    c := pgque_worker._consumer(queue, consumer);
+    perform pgque_worker._check_owner(c);
+    return c;
+end
+$$;
+
 -- Creates (with the defaults: 100 messages, 60 s retry delay, 30 s poll,
 -- enabled) or updates a consumer; NULL or an omitted argument keeps the
 -- current value. Registers the pgque consumer when needed.
@@ -313,12 +334,7 @@ begin
     if handler is null then
         raise exception 'handler must not be null' using errcode = 'null_value_not_allowed';
     end if;
-    if not exists (select from pgque_worker.consumer k
-                    where k.queue = handle.queue and k.consumer = handle.consumer) then
-        perform pgque_worker.set_consumer(queue, consumer);
-    end if;
-    c := pgque_worker._consumer(queue, consumer);
-    perform pgque_worker._check_owner(c);
+    c := pgque_worker._route_consumer(queue, consumer);
     insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, timeout)
     values (c.id, event_type, 'sql', handler, timeout)
     on conflict on constraint route_pkey do update
@@ -433,12 +449,7 @@ begin
                 using errcode = 'invalid_parameter_value';
         end;
     end if;
-    if not exists (select from pgque_worker.consumer k
-                    where k.queue = handle_http.queue and k.consumer = handle_http.consumer) then
-        perform pgque_worker.set_consumer(queue, consumer);
-    end if;
-    c := pgque_worker._consumer(queue, consumer);
-    perform pgque_worker._check_owner(c);
+    c := pgque_worker._route_consumer(queue, consumer);
     insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, url, headers, timeout)
     values (c.id, event_type, 'http', null, url, headers, timeout)
     on conflict on constraint route_pkey do update

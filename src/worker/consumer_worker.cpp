@@ -14,6 +14,7 @@
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/spi.hpp"
+#include "pgque_worker/worker/process_loop.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
 
 extern "C" {
@@ -134,11 +135,8 @@ void ConsumerWorker::Run()
     Reload();
     for (;;) {
         pg::Call([] { CHECK_FOR_INTERRUPTS(); });
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            pg::Call([] { ProcessConfigFile(PGC_SIGHUP); });
+        if (ReloadConfigurationIfAsked())
             http_.reset();  // takes the new pgque_worker.http_max_connections
-        }
         SpinLockAcquire(&slot_.mutex);
         bool reload = slot_.reload;
         slot_.reload = false;
@@ -159,12 +157,7 @@ void ConsumerWorker::Run()
             last_logged_error_ = text;
             wait_ms = std::min<long>(wait_ms, 1000);  // retry soon, without spinning
         }
-        pg::Call([&] {
-            pgstat_report_activity(STATE_IDLE, nullptr);
-            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
-                             PG_WAIT_EXTENSION);
-            ResetLatch(MyLatch);
-        });
+        WaitForWork(wait_ms);
     }
 }
 
@@ -180,10 +173,8 @@ void pgque_worker_consumer_main(Datum slot_index)
         std::string role = config::WorkerRole();
         char database_name[NAMEDATALEN];
         Oid database = slot.database;
+        worker::SetUpSignals();
         pg::Call([&] {
-            pqsignal(SIGHUP, SignalHandlerForConfigReload);
-            pqsignal(SIGTERM, die);
-            BackgroundWorkerUnblockSignals();
             worker::attached = DatumGetInt32(slot_index);
             before_shmem_exit(worker::ReleaseConsumerSlot, 0);
             on_proc_exit(worker::CleanUpCurl, 0);

@@ -14,6 +14,7 @@
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/spi.hpp"
 #include "pgque_worker/worker/consumer_supervisor.hpp"
+#include "pgque_worker/worker/process_loop.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
 #include "pgque_worker/worker/worker_process.hpp"
 
@@ -100,10 +101,8 @@ void DatabaseWorker::ApplySettings()
 
 void DatabaseWorker::ReloadIfAsked()
 {
-    if (!ConfigReloadPending)
+    if (!ReloadConfigurationIfAsked())
         return;
-    ConfigReloadPending = false;
-    pg::Call([] { ProcessConfigFile(PGC_SIGHUP); });
     ApplySettings();
     if (config::WorkerRole() != role_) {
         pg::Call([&] {
@@ -359,12 +358,7 @@ void DatabaseWorker::Run()
         if (readiness_ != Readiness::Ready)
             wait_us = periodic_.Remaining(now);
         long wait_ms = std::max<long>(1, static_cast<long>((wait_us + 999) / 1000));
-        pg::Call([&] {
-            pgstat_report_activity(STATE_IDLE, nullptr);
-            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
-                             PG_WAIT_EXTENSION);
-            ResetLatch(MyLatch);
-        });
+        WaitForWork(wait_ms);
     }
 }
 

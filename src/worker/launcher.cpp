@@ -9,6 +9,7 @@
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
+#include "pgque_worker/worker/process_loop.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
 
 extern "C" {
@@ -313,10 +314,8 @@ void Launcher::Run()
     SharedState *shared = Shared();
     handles_.assign(shared->slot_count, nullptr);
     reprobe_.assign(shared->slot_count, false);
+    SetUpSignals();
     pg::Call([&] {
-        pqsignal(SIGHUP, SignalHandlerForConfigReload);
-        pqsignal(SIGTERM, die);
-        BackgroundWorkerUnblockSignals();
         BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
         pgstat_report_appname("pgque_worker launcher");
     });
@@ -328,20 +327,13 @@ void Launcher::Run()
 
     for (;;) {
         pg::Call([] { CHECK_FOR_INTERRUPTS(); });
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            pg::Call([] { ProcessConfigFile(PGC_SIGHUP); });
-        }
+        ReloadConfigurationIfAsked();
         std::int64_t now = GetCurrentTimestamp();
         AssignSlots(ServedDatabases());
         StartWorkers(now);
 
         long wait_ms = std::max<long>(1, static_cast<long>((next_wake_us_ - now + 999) / 1000));
-        pg::Call([&] {
-            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
-                             PG_WAIT_EXTENSION);
-            ResetLatch(MyLatch);
-        });
+        WaitForWork(wait_ms);
     }
 }
 

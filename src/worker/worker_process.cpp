@@ -5,6 +5,7 @@
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
+#include "pgque_worker/worker/process_loop.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -52,10 +53,8 @@ DatabaseSlot &AttachWorkerToSlot(int slot_index)
 {
     SharedState *shared = Shared();
     DatabaseSlot &slot = shared->slots[slot_index];
+    SetUpSignals();
     pg::Call([&] {
-        pqsignal(SIGHUP, SignalHandlerForConfigReload);
-        pqsignal(SIGTERM, die);
-        BackgroundWorkerUnblockSignals();
         attached_slot = slot_index;
         before_shmem_exit(ReleaseSlot, 0);
     });
