@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the receiver's log is written
 
     std::vector<double> ms;
+    std::vector<std::tuple<double, double, long>> slowest;  // (latency ms, commit seconds after start, msg_id)
+    const double started = committed.empty() ? 0 : committed.begin()->second;
     std::ifstream log(receiver_log);
     std::string line;
     std::map<long, bool> seen;
@@ -119,8 +122,13 @@ int main(int argc, char **argv)
             continue;
         seen[msg_id] = true;
         ms.push_back((received - it->second) * 1000);
+        slowest.emplace_back(ms.back(), it->second - started, msg_id);
     }
     std::sort(ms.begin(), ms.end());
+    std::sort(slowest.rbegin(), slowest.rend());
+    for (size_t i = 0; i < std::min<size_t>(10, slowest.size()); i++)
+        std::fprintf(stderr, "slow: %.1f ms, committed at +%.3f s, msg_id %ld\n", std::get<0>(slowest[i]),
+                     std::get<1>(slowest[i]), std::get<2>(slowest[i]));
     std::printf("{\"kind\": \"latency\", \"rate\": %d, \"seconds\": %d, \"sent\": %ld, \"matched\": %zu, "
                 "\"p50_ms\": %.2f, \"p95_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f}\n",
                 rate, seconds, total, ms.size(), Percentile(ms, 50), Percentile(ms, 95), Percentile(ms, 99),

@@ -103,7 +103,10 @@ BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &c
     }
     out.unhandled_types.assign(unhandled.begin(), unhandled.end());
 
-    pg::Call([] { pgstat_report_activity(STATE_RUNNING, "pgque_worker: delivering HTTP requests"); });
+    const std::string delivering = "pgque_worker: consumer \"" + config.consumer + "\" of queue \"" +
+                                   config.queue + "\": delivering " + std::to_string(requests.size()) +
+                                   " HTTP requests";
+    pg::Call([&] { pgstat_report_activity(STATE_RUNNING, delivering.c_str()); });
     std::vector<http::Response> responses = client.PostAll(requests, [] {
         pg::Call([] { CHECK_FOR_INTERRUPTS(); });  // SIGTERM: exit; the batch is delivered again
     });

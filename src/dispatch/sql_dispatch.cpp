@@ -80,7 +80,7 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
 {
     BatchOutcome out;
     SPITupleTable *batch = tx.Execute(
-        "SELECT m, (m).type, (m).msg_id, (m).batch_id, m::text"
+        "SELECT m, (m).type, (m).msg_id, (m).batch_id"
         "  FROM pgque.receive($1, $2, $3::int) m",
         {config.queue, config.consumer, std::to_string(config.max_messages)});
     const long n = batch ? static_cast<long>(batch->numvals) : 0;
@@ -88,14 +88,16 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
     if (n == 0)
         return out;
 
-    // Copy what C++ needs (types, ids, the message as text for nack) out of
-    // the tuples; the composites themselves stay in SPI memory for the calls.
+    // Copy what C++ needs (types and ids) out of the tuples; the composites
+    // stay in SPI memory for the handler calls (and are rendered as text
+    // only for a nack).
+    constexpr int kCols = 3;
     char **cells = nullptr;
     pg::Call([&] {
-        cells = static_cast<char **>(palloc0(sizeof(char *) * n * 4));
+        cells = static_cast<char **>(palloc0(sizeof(char *) * n * kCols));
         for (long i = 0; i < n; i++)
-            for (int c = 0; c < 4; c++)
-                cells[i * 4 + c] = SPI_getvalue(batch->vals[i], batch->tupdesc, c + 2);
+            for (int c = 0; c < kCols; c++)
+                cells[i * kCols + c] = SPI_getvalue(batch->vals[i], batch->tupdesc, c + 2);
     });
     std::vector<std::string> event_types;
     for (const Route &r : config.routes)
@@ -104,7 +106,7 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
     std::vector<int> route(n);
     std::set<std::string> unhandled_types;
     for (long i = 0; i < n; i++) {
-        const char *type = cells[i * 4];
+        const char *type = cells[i * kCols];
         route[i] = table.RouteFor(type ? std::optional<std::string>(type) : std::nullopt);
         if (route[i] == core::RouteTable::kNoRoute) {
             out.unhandled++;
@@ -154,9 +156,11 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
             }
             out.failed++;
             out.last_error = error->what();
-            failed_ids.push_back(cells[i * 4 + 1]);
+            failed_ids.push_back(cells[i * kCols + 1]);
+            char *message_text = nullptr;
+            pg::Call([&] { message_text = SPI_getvalue(batch->vals[i], batch->tupdesc, 1); });
             tx.Query("SELECT pgque.nack($1::bigint, $2::pgque.message, $3::interval, $4)",
-                     {batch_id, std::string(cells[i * 4 + 3]), config.retry_after, out.last_error});
+                     {batch_id, std::string(message_text), config.retry_after, out.last_error});
         }
         // nack() dead-letters instead of retrying once max_retries is spent.
         std::string ids = "{";

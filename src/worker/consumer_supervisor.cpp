@@ -37,7 +37,7 @@ bool StartConsumerWorker(int index, const char *queue)
 
 }  // namespace
 
-void ConsumerSupervisor::Reconcile(pg::Transaction &tx)
+void ConsumerSupervisor::Reconcile(pg::Transaction &tx, bool config_changed)
 {
     // consumer id -> queue, for every consumer that should have a worker
     std::map<int, std::string> desired;
@@ -63,8 +63,9 @@ void ConsumerSupervisor::Reconcile(pg::Transaction &tx)
         SpinLockAcquire(&c.mutex);
         pid_t pid = c.pid;
         bool due = now >= c.exited_at + core::RestartDelayUs(c.failures);
-        c.reload = true;
-        Latch *latch = c.latch;
+        if (config_changed)
+            c.reload = true;
+        Latch *latch = config_changed ? c.latch : nullptr;
         SpinLockRelease(&c.mutex);
         auto wanted = desired.find(c.consumer_id);
         if (wanted == desired.end()) {

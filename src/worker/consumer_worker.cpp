@@ -90,7 +90,9 @@ void ConsumerWorker::Reload()
 {
     std::optional<dispatch::ConsumerConfig> config;
     {
-        pg::Transaction tx("pgque_worker: loading consumer configuration");
+        const std::string loading =
+            std::string("pgque_worker: consumer of queue \"") + slot_.queue + "\": loading its configuration";
+        pg::Transaction tx(loading.c_str());
         config = dispatch::LoadConsumerConfig(tx, slot_.consumer_id);
         tx.Commit();
     }

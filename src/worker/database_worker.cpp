@@ -46,12 +46,16 @@ constexpr const char *kReadinessSql =
     "   AND to_regprocedure('pgque.maint()') IS NOT NULL,"
     "       to_regprocedure('pgque.maint_rotate_tables_step2()') IS NOT NULL";
 
+// A consumer is busy while it has a batch open, and also while a tick it has
+// not received yet waits for it: another tick would only cut the waiting
+// events into smaller batches (under load, one per commit).
 constexpr const char *kObserveSql =
     "SELECT q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker,"
-    "       coalesce(c.consumers, 0), coalesce(c.busy, 0)"
+    "       count(i.consumer_name),"
+    "       count(i.consumer_name) FILTER (WHERE i.current_batch IS NOT NULL OR i.last_tick < q.last_tick_id)"
     "  FROM pgque.get_queue_info() q"
-    "  LEFT JOIN (SELECT queue_name, count(*) AS consumers, count(current_batch) AS busy"
-    "               FROM pgque.get_consumer_info() GROUP BY queue_name) c USING (queue_name)";
+    "  LEFT JOIN pgque.get_consumer_info() i ON i.queue_name = q.queue_name"
+    " GROUP BY q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker";
 
 bool IsTrue(const pg::Value &v) { return v && *v == "t"; }
 
@@ -68,7 +72,7 @@ private:
     void ReloadIfAsked();
     bool TakeWakes(std::vector<core::CommittedWrite> &commits, bool &lost);
     void TickPass(bool periodic_due);
-    void ReconcileConsumers();
+    void ReconcileConsumers(bool config_changed);
     void RetryPass();
     void MaintPass();
     void SetReadiness(Readiness readiness);
@@ -212,10 +216,10 @@ void DatabaseWorker::TickPass(bool periodic_due)
     RecordTicks(ticked.size(), after_us);
 }
 
-void DatabaseWorker::ReconcileConsumers()
+void DatabaseWorker::ReconcileConsumers(bool config_changed)
 {
     pg::Transaction tx("pgque_worker: starting and stopping consumer workers");
-    consumers_.Reconcile(tx);
+    consumers_.Reconcile(tx, config_changed);
     tx.Commit();
 }
 
@@ -335,7 +339,7 @@ void DatabaseWorker::Run()
                 // Consumers: on every configuration change, and periodically
                 // to restart any that exited.
                 if (readiness_ == Readiness::Ready && (config_changed || periodic_due))
-                    ReconcileConsumers();
+                    ReconcileConsumers(config_changed);
                 if (readiness_ == Readiness::Ready && retry_.Due(now)) {
                     RetryPass();
                     retry_.Done(now);

@@ -12,7 +12,8 @@
 //    "covers" its sequence value without containing its event, so
 //    new_events alone would leave that event waiting for an idle tick.)
 //  * Pending, with a consumer ready for a batch: tick now (Force).
-//  * Pending, with every consumer busy on a batch: let the batch grow; only
+//  * Pending, with every consumer busy (a batch open, or a tick it has not
+//    received yet waiting for it): let the next batch grow; only
 //    PgQ's own thresholds (ticker_max_count, ticker_max_lag) may tick it
 //    (Threshold), until a consumer finishes and the worker is woken again.
 //  * Nothing pending: PgQ's thresholds and idle ticks, once per tick_interval.
@@ -41,7 +42,7 @@ struct QueueObservation {
     bool paused = false;
     bool external_ticker = false;
     int consumers = 0;
-    int busy_consumers = 0;  // consumers with an open batch
+    int busy_consumers = 0;  // consumers with an open batch or a tick not yet received
 };
 
 enum class TickAction {

@@ -13,8 +13,9 @@ namespace pgque::worker {
 class ConsumerSupervisor {
 public:
     // Starts, stops and restarts consumer workers to match the configuration
-    // (read in tx); running ones are told to read their configuration again.
-    void Reconcile(pg::Transaction &tx);
+    // (read in tx); with config_changed, running ones are told to read their
+    // configuration again.
+    void Reconcile(pg::Transaction &tx, bool config_changed);
     // Wakes the consumer workers of these queues (they have a new batch).
     void WakeQueues(const std::vector<std::string> &queues);
     // Stops every consumer worker of this database (the database worker exits).
