@@ -49,5 +49,6 @@ unit: deps
 demo: deps
 	scripts/demo.sh
 
-bench: deps
+bench:
+	scripts/install-deps.sh bench
 	scripts/bench.sh

@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     }
     std::sort(ms.begin(), ms.end());
     std::sort(slowest.rbegin(), slowest.rend());
-    for (size_t i = 0; i < std::min<size_t>(10, slowest.size()); i++)
+    for (size_t i = 0; i < std::min<size_t>(3, slowest.size()); i++)
         std::fprintf(stderr, "slow: %.1f ms, committed at +%.3f s, msg_id %ld\n", std::get<0>(slowest[i]),
                      std::get<1>(slowest[i]), std::get<2>(slowest[i]));
     std::printf("{\"kind\": \"latency\", \"rate\": %d, \"seconds\": %d, \"sent\": %ld, \"matched\": %zu, "

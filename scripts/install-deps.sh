@@ -2,14 +2,21 @@
 # Installs, from Debian's packages, whatever the build, the tests, the demo and
 # the benchmark need and the machine does not have yet. Safe to run again:
 # packages already installed are skipped without touching the network.
+#
+#   scripts/install-deps.sh          build, tests and demo
+#   scripts/install-deps.sh bench    the same, plus what make bench uses
 set -euo pipefail
 
 packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-pgq3
-  g++ make nlohmann-json3-dev libcurl4-openssl-dev libssl-dev
+  g++ make nlohmann-json3-dev libcurl4-openssl-dev libssl-dev libpq-dev
   googletest libgtest-dev libipc-run-perl
-  gnuplot-nox libpq-dev nginx-light wrk
 )
+# The benchmark's receiver (nginx), load tool (wrk) and plot (gnuplot): not
+# needed, and not installed, for make test.
+if [ "${1:-}" = bench ]; then
+  packages+=(gnuplot-nox nginx-light wrk)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,4 +37,9 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # the port and the CPU free.
 if command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 main .* online'; then
   pg_ctlcluster 15 main stop || true
+fi
+# Likewise Debian's nginx package may start a server on port 80; make bench
+# runs its own.
+if command -v nginx >/dev/null && [ -f /run/nginx.pid ]; then
+  nginx -s quit 2>/dev/null || true
 fi
