@@ -383,29 +383,32 @@ begin
 end
 $$;
 
--- Stops dispatching to (queue, consumer) until resume(); its messages wait in
--- the queue. Errors for a consumer that was never declared.
-create function pgque_worker.pause(queue text, consumer text)
+-- Turns dispatching to (queue, consumer) off or on; an error for a consumer
+-- that was never declared.
+create function pgque_worker._set_enabled(queue text, consumer text, enabled boolean)
 returns void
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
     perform pgque_worker._consumer(queue, consumer);
-    perform pgque_worker.set_consumer(queue, consumer, enabled => false);
+    perform pgque_worker.set_consumer(queue, consumer, enabled => enabled);
 end
 $$;
 
+-- Stops dispatching to (queue, consumer) until resume(); its messages wait in
+-- the queue.
+create function pgque_worker.pause(queue text, consumer text)
+returns void
+language sql
+set search_path = pg_catalog, pg_temp
+as $$ select pgque_worker._set_enabled(queue, consumer, false) $$;
+
 create function pgque_worker.resume(queue text, consumer text)
 returns void
-language plpgsql
+language sql
 set search_path = pg_catalog, pg_temp
-as $$
-begin
-    perform pgque_worker._consumer(queue, consumer);
-    perform pgque_worker.set_consumer(queue, consumer, enabled => true);
-end
-$$;
+as $$ select pgque_worker._set_enabled(queue, consumer, true) $$;
 
 -- Why url is no place an HTTP route of `owner` may send to, or NULL:
 -- http/https only, a host, and unless owner is a superuser, a host that
