@@ -7,7 +7,8 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     const std::string key = std::to_string(id);
     auto rows = tx.Query(
         "SELECT queue, consumer, max_messages, retry_after::text,"
-        "       (extract(epoch FROM poll_interval) * 1000)::bigint, enabled"
+        "       (extract(epoch FROM poll_interval) * 1000)::bigint, enabled,"
+        "       extract(epoch FROM retry_after)::float8"
         "  FROM pgque_worker.consumer WHERE id = $1::int",
         {key});
     if (rows.empty())
@@ -20,6 +21,7 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     c.retry_after = rows[0][3].value_or("60 seconds");
     c.poll_ms = std::stol(rows[0][4].value_or("30000"));
     c.enabled = rows[0][5] && *rows[0][5] == "t";
+    c.retry_after_seconds = std::stod(rows[0][6].value_or("60"));
     for (const pg::Row &r : tx.Query(
              "SELECT r.event_type, r.kind, r.owner::oid, a.rolsuper,"
              "       coalesce((extract(epoch FROM r.timeout) * 1000)::bigint, 0),"

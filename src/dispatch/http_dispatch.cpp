@@ -115,8 +115,6 @@ BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &c
             refused[request_of[k]] = Reason(responses[k]);
 
     pg::Transaction tx(activity);
-    const double retry_after = std::stod(
-        tx.QueryValue("SELECT extract(epoch FROM $1::interval)", {config.retry_after}).value_or("60"));
     std::string failed_ids = "{";
     for (size_t i = 0; i < rows.size(); i++) {
         if (table.RouteFor(rows[i][2]) == core::RouteTable::kNoRoute)
@@ -129,7 +127,7 @@ BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &c
         out.last_error = refused[i];
         failed_ids += (failed_ids.size() > 1 ? "," : "") + rows[i][0].value_or("0");
         // retry_after * 2^retry_count, at most an hour.
-        double delay = core::BackoffSeconds(retry_after, rows[i][4] ? std::stoi(*rows[i][4]) : 0);
+        double delay = core::BackoffSeconds(config.retry_after_seconds, rows[i][4] ? std::stoi(*rows[i][4]) : 0);
         tx.Query("SELECT pgque.nack($1::bigint, $2::pgque.message, make_interval(secs => $3::float8), $4)",
                  {rows[i][1], rows[i][10], std::to_string(delay), refused[i]});
     }

@@ -154,19 +154,23 @@ void DatabaseWorker::TickPass(bool periodic_due)
     std::optional<core::TxidSnapshot> snapshot;
     {
         pg::Transaction tx("pgque_worker: ticking queues", pg::Isolation::RepeatableRead);
-        pg::Row ready = tx.Query(kReadinessSql).at(0);
-        if (!IsTrue(ready[0])) {
-            tx.Commit();
-            SetReadiness(Readiness::NoExtension);
+        // The extension and the API are checked on periodic passes only (and
+        // until they are there): passes woken by commits are the hot path.
+        if (periodic_due || readiness_ != Readiness::Ready) {
+            pg::Row ready = tx.Query(kReadinessSql).at(0);
+            if (!IsTrue(ready[0])) {
+                tx.Commit();
+                SetReadiness(Readiness::NoExtension);
+            }
+            has_step2_ = IsTrue(ready[2]);
+            if (!IsTrue(ready[1])) {
+                tx.Commit();
+                SetReadiness(Readiness::NoApi);
+                policy_.EndPass();
+                return;
+            }
+            SetReadiness(Readiness::Ready);
         }
-        has_step2_ = IsTrue(ready[2]);
-        if (!IsTrue(ready[1])) {
-            tx.Commit();
-            SetReadiness(Readiness::NoApi);
-            policy_.EndPass();
-            return;
-        }
-        SetReadiness(Readiness::Ready);
 
         for (const pg::Row &row : tx.Query(kObserveSql)) {
             core::QueueObservation q;

@@ -27,6 +27,7 @@ struct ConsumerConfig {
     std::string consumer;
     int max_messages = 100;
     std::string retry_after = "60 seconds";
+    double retry_after_seconds = 60;
     long poll_ms = 30000;
     bool enabled = true;
     std::vector<Route> routes;  // all of one kind
