@@ -1,15 +1,18 @@
 #include "pgque_worker/dispatch/consumer_config.hpp"
 
+#include "pgque_worker/pg/postgres.hpp"
+
 namespace pgque::dispatch {
 
 std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
 {
     const std::string key = std::to_string(id);
     auto rows = tx.Query(
-        "SELECT queue, consumer, max_messages, retry_after::text,"
-        "       (extract(epoch FROM poll_interval) * 1000)::bigint, enabled,"
-        "       extract(epoch FROM retry_after)::float8"
-        "  FROM pgque_worker.consumer WHERE id = $1::int",
+        "SELECT c.queue, c.consumer, c.max_messages, c.retry_after::pg_catalog.text,"
+        "       (extract(epoch FROM c.poll_interval) * 1000)::bigint, c.enabled,"
+        "       extract(epoch FROM c.retry_after)::double precision, c.owner::pg_catalog.oid,"
+        "       pgque_worker._stop_reason(c)"
+        "  FROM pgque_worker.consumer c WHERE c.id = $1::int",
         {key});
     if (rows.empty())
         return std::nullopt;
@@ -22,19 +25,29 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     c.poll_ms = std::stol(rows[0][4].value_or("30000"));
     c.enabled = rows[0][5] && *rows[0][5] == "t";
     c.retry_after_seconds = std::stod(rows[0][6].value_or("60"));
+    c.owner = static_cast<unsigned int>(std::stoul(rows[0][7].value_or("0")));
+    c.stop_reason = rows[0][8];
     for (const pg::Row &r : tx.Query(
-             "SELECT r.event_type, r.kind, r.owner::oid, a.rolsuper,"
+             "SELECT r.event_type, r.kind, r.owner::pg_catalog.oid, a.rolsuper,"
              "       coalesce((extract(epoch FROM r.timeout) * 1000)::bigint, 0),"
-             "       r.handler::oid, r.url, s.secret,"
-             "       (SELECT string_agg(h.key || ': ' || (h.value #>> '{}'), E'\\n')"
-             "          FROM jsonb_each(r.headers) h)"
+             "       r.handler::pg_catalog.oid, r.url, s.secret,"
+             "       (SELECT pg_catalog.string_agg(h.key || ': ' || (h.value #>> '{}'), E'\\n')"
+             "          FROM pg_catalog.jsonb_each(s.headers) h),"
+             "       s.consumer_id IS NULL AND (k.signed OR k.header_names <> '{}')"
              "  FROM pgque_worker.route r"
              "  LEFT JOIN pgque_worker.route_secret s USING (consumer_id, event_type)"
              "  LEFT JOIN pg_catalog.pg_roles a ON a.oid = r.owner"
+             "  CROSS JOIN LATERAL pgque_worker._route_credentials(r.consumer_id, r.event_type) k"
              " WHERE r.consumer_id = $1::int ORDER BY r.event_type",
              {key})) {
         Route route;
         route.event_type = r[0].value_or("");
+        if (r[9] && *r[9] == "t")
+            throw pg::Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                            "cannot read the signing secret or headers of the route for event type \"" +
+                                route.event_type + "\" of consumer \"" + c.consumer +
+                                "\": its messages are not sent",
+                            "", "pgque_worker.role must be a superuser or have BYPASSRLS.");
         route.kind = r[1].value_or("sql");
         route.owner = static_cast<unsigned int>(std::stoul(r[2].value_or("0")));
         route.owner_is_superuser = r[3] && *r[3] == "t";

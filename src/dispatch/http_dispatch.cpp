@@ -6,6 +6,7 @@
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/core/route_table.hpp"
 #include "pgque_worker/core/webhook.hpp"
+#include "pgque_worker/dispatch/engine_calls.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/pg/spi.hpp"
@@ -35,12 +36,11 @@ BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &c
     std::vector<pg::Row> rows;
     {
         pg::Transaction tx(activity);
-        rows = tx.Query(
-            "SELECT (m).msg_id, (m).batch_id, (m).type, (m).payload, (m).retry_count,"
-            "       to_json((m).created_at) #>> '{}', (m).extra1, (m).extra2, (m).extra3, (m).extra4,"
-            "       m::text"
-            "  FROM pgque.receive($1, $2, $3::int) m",
-            {config.queue, config.consumer, std::to_string(config.max_messages)});
+        rows = ReceiveBatchRows(
+            tx, config,
+            "(m).msg_id, (m).batch_id, (m).type, (m).payload, (m).retry_count,"
+            " pg_catalog.to_json((m).created_at) #>> '{}', (m).extra1, (m).extra2, (m).extra3,"
+            " (m).extra4, m::pg_catalog.text");
         tx.Commit();  // the batch stays open until the ack below
     }
     out.messages = static_cast<long>(rows.size());
@@ -115,7 +115,7 @@ BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &c
             refused[request_of[k]] = Reason(responses[k]);
 
     pg::Transaction tx(activity);
-    std::string failed_ids = "{";
+    std::vector<std::string> failed_ids;
     for (size_t i = 0; i < rows.size(); i++) {
         if (table.RouteFor(rows[i][2]) == core::RouteTable::kNoRoute)
             continue;
@@ -125,18 +125,14 @@ BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &c
         }
         out.failed++;
         out.last_error = refused[i];
-        failed_ids += (failed_ids.size() > 1 ? "," : "") + rows[i][0].value_or("0");
+        failed_ids.push_back(rows[i][0].value_or("0"));
         // retry_after * 2^retry_count, at most an hour.
         double delay = core::BackoffSeconds(config.retry_after_seconds, rows[i][4] ? std::stoi(*rows[i][4]) : 0);
-        tx.Query("SELECT pgque.nack($1::bigint, $2::pgque.message, make_interval(secs => $3::float8), $4)",
-                 {rows[i][1], rows[i][10], std::to_string(delay), refused[i]});
+        Nack(tx, config, rows[i][1].value_or(""), rows[i][10].value_or(""),
+             std::to_string(delay) + " seconds", refused[i]);
     }
-    failed_ids += "}";
-    if (out.failed > 0)
-        out.dead_lettered = std::stol(tx.QueryValue(
-            "SELECT count(*) FROM pgque.dead_letter WHERE dl_time = now() AND ev_id = ANY ($1::bigint[])",
-            {failed_ids}).value_or("0"));
-    tx.Query("SELECT pgque.ack($1::bigint)", {rows[0][1]});
+    out.dead_lettered = CountDeadLettered(tx, failed_ids);
+    Ack(tx, config, rows[0][1].value_or(""));
     RecordBatchStats(tx, config, out);
     tx.Commit();
     return out;

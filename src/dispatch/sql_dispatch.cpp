@@ -3,86 +3,21 @@
 #include <set>
 
 #include "pgque_worker/core/route_table.hpp"
+#include "pgque_worker/dispatch/engine_calls.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
+#include "pgque_worker/pg/restricted_call.hpp"
 
 extern "C" {
-#include "catalog/pg_proc.h"
 #include "executor/spi.h"
-#include "utils/acl.h"
-#include "utils/builtins.h"
-#include "utils/regproc.h"
-#include "utils/syscache.h"
-#include "utils/timeout.h"
 }
 
 namespace pgque::dispatch {
 
-namespace {
-
-// A route's handler, looked up and checked once per batch (lazily, so that a
-// dropped function or a revoked privilege fails only the messages routed to
-// it). Plain data in the batch's memory context: it outlives the
-// subtransactions, and functions keep their per-call caches (fn_extra).
-struct PreparedHandler {
-    bool ready;
-    FmgrInfo flinfo;
-};
-
-void PrepareHandler(PreparedHandler &h, Oid handler, Oid owner, MemoryContext batch_context)
-{
-    if (h.ready)
-        return;
-    if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(handler)))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
-                        errmsg("handler function %u no longer exists", handler)));
-    if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                        errmsg("the role that declared the route (%u) no longer exists", owner)));
-    if (pg_proc_aclcheck(handler, owner, ACL_EXECUTE) != ACLCHECK_OK)
-        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                        errmsg("role %s may not execute handler %s",
-                               GetUserNameFromId(owner, false), format_procedure(handler))));
-    fmgr_info_cxt(handler, &h.flinfo, batch_context);
-    h.ready = true;
-}
-
-// Calls the handler with message as role owner, under a statement timeout
-// when timeout_ms > 0. PostgreSQL code only: runs inside pg::Call.
-void CallHandler(PreparedHandler &h, Oid owner, long timeout_ms, Datum message, bool message_isnull)
-{
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
-    if (timeout_ms > 0)
-        enable_timeout_after(STATEMENT_TIMEOUT, static_cast<int>(timeout_ms));
-    PG_TRY();
-    {
-        LOCAL_FCINFO(fcinfo, 1);
-        InitFunctionCallInfoData(*fcinfo, &h.flinfo, 1, InvalidOid, nullptr, nullptr);
-        fcinfo->args[0].value = message;
-        fcinfo->args[0].isnull = message_isnull;
-        (void) FunctionCallInvoke(fcinfo);
-    }
-    PG_FINALLY();
-    {
-        if (timeout_ms > 0)
-            disable_timeout(STATEMENT_TIMEOUT, false);
-        SetUserIdAndSecContext(saved_user, saved_context);
-    }
-    PG_END_TRY();
-}
-
-}  // namespace
-
 BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
 {
     BatchOutcome out;
-    SPITupleTable *batch = tx.Execute(
-        "SELECT m, (m).type, (m).msg_id, (m).batch_id"
-        "  FROM pgque.receive($1, $2, $3::int) m",
-        {config.queue, config.consumer, std::to_string(config.max_messages)});
+    SPITupleTable *batch = ReceiveBatch(tx, config, "m, (m).type, (m).msg_id, (m).batch_id");
     const long n = batch ? static_cast<long>(batch->numvals) : 0;
     out.messages = n;
     if (n == 0)
@@ -117,12 +52,12 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
     const std::string batch_id = cells[2] ? cells[2] : "";  // the same in every row
     const Route *routes = config.routes.data();
     const int *route_of = route.data();
-    PreparedHandler *handlers = nullptr;
+    pg::PreparedHandler *handlers = nullptr;
     MemoryContext batch_context = nullptr;
     pg::Call([&] {
         batch_context = CurrentMemoryContext;
-        handlers = static_cast<PreparedHandler *>(
-            palloc0(sizeof(PreparedHandler) * (config.routes.size() + 1)));
+        handlers = static_cast<pg::PreparedHandler *>(
+            palloc0(sizeof(pg::PreparedHandler) * (config.routes.size() + 1)));
     });
 
     // Calls the handlers of messages [first, last) (PostgreSQL code only).
@@ -134,9 +69,9 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
                 bool isnull;
                 Datum message = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
                 const Route &r = routes[route_of[i]];
-                PreparedHandler &h = handlers[route_of[i]];
-                PrepareHandler(h, r.handler, r.owner, batch_context);
-                CallHandler(h, r.owner, r.timeout_ms, message, isnull);
+                pg::PreparedHandler &h = handlers[route_of[i]];
+                pg::PrepareHandler(h, r.handler, r.owner, batch_context);
+                pg::CallRestricted(h, r.owner, r.timeout_ms, message, isnull);
             }
         });
     };
@@ -159,19 +94,12 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
             failed_ids.push_back(cells[i * kCols + 1]);
             char *message_text = nullptr;
             pg::Call([&] { message_text = SPI_getvalue(batch->vals[i], batch->tupdesc, 1); });
-            tx.Query("SELECT pgque.nack($1::bigint, $2::pgque.message, $3::interval, $4)",
-                     {batch_id, std::string(message_text), config.retry_after, out.last_error});
+            Nack(tx, config, batch_id, message_text, config.retry_after, out.last_error);
         }
         // nack() dead-letters instead of retrying once max_retries is spent.
-        std::string ids = "{";
-        for (size_t i = 0; i < failed_ids.size(); i++)
-            ids += (i ? "," : "") + failed_ids[i];
-        ids += "}";
-        out.dead_lettered = std::stol(tx.QueryValue(
-            "SELECT count(*) FROM pgque.dead_letter WHERE dl_time = now() AND ev_id = ANY ($1::bigint[])",
-            {ids}).value_or("0"));
+        out.dead_lettered = CountDeadLettered(tx, failed_ids);
     }
-    tx.Query("SELECT pgque.ack($1::bigint)", {batch_id});
+    Ack(tx, config, batch_id);
     return out;
 }
 
@@ -183,7 +111,7 @@ void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const B
         "  (consumer_id, processed, failed, retried, dead_lettered, unhandled, batches,"
         "   last_batch_at, last_error, last_error_at)"
         " VALUES ($1::int, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint, 1,"
-        "         now(), $7, CASE WHEN $7 IS NULL THEN NULL ELSE now() END)"
+        "         pg_catalog.now(), $7, CASE WHEN $7 IS NULL THEN NULL ELSE pg_catalog.now() END)"
         " ON CONFLICT (consumer_id) DO UPDATE SET"
         "   processed = s.processed + excluded.processed, failed = s.failed + excluded.failed,"
         "   retried = s.retried + excluded.retried,"

@@ -43,7 +43,7 @@ void ConsumerSupervisor::Reconcile(pg::Transaction &tx, bool config_changed)
     std::map<int, std::string> desired;
     for (const pg::Row &row : tx.Query(
              "SELECT c.id, c.queue FROM pgque_worker.consumer c"
-             " WHERE c.enabled AND EXISTS (SELECT FROM pgque_worker.route r WHERE r.consumer_id = c.id)"))
+             " WHERE pgque_worker._stop_reason(c) IS NULL"))
         desired.emplace(std::stoi(row[0].value_or("0")), row[1].value_or(""));
 
     SharedState *shared = Shared();

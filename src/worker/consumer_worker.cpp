@@ -13,6 +13,7 @@
 #include "pgque_worker/http/http_client.hpp"
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/session.hpp"
 #include "pgque_worker/pg/spi.hpp"
 #include "pgque_worker/worker/process_loop.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
@@ -96,7 +97,7 @@ void ConsumerWorker::Reload()
         config = dispatch::LoadConsumerConfig(tx, slot_.consumer_id);
         tx.Commit();
     }
-    if (!config || !config->enabled || config->routes.empty()) {
+    if (!config || config->stop_reason) {
         clean_exit = true;
         pg::Call([] { proc_exit(0); });
     }
@@ -197,6 +198,7 @@ void pgque_worker_consumer_main(Datum slot_index)
                 BackgroundWorkerInitializeConnection(database_name, role.c_str(), 0);
             pgstat_report_appname("pgque_worker consumer");
         });
+        pg::PinWorkerSession();
         worker::ConsumerWorker consumer(slot);
         consumer.Run();
     });

@@ -7,7 +7,13 @@
 #include <csignal>
 
 extern "C" {
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
 #include "commands/defrem.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
@@ -38,12 +44,11 @@ void WaitForExit(slock_t *mutex, pid_t *pid)
     }
 }
 
-// Stops the database worker of `name`'s database, then its consumer workers
-// (which it would otherwise restart), and waits for them to exit.
-void StopWorkerOf(const char *name)
+// Stops the database worker of database, then its consumer workers (which
+// it would otherwise restart), and waits for them to exit.
+void StopWorkersOf(Oid database)
 {
     SharedState *shared = Shared();
-    Oid database = name ? get_database_oid(name, true) : InvalidOid;
     int index = FindSlot(database);
     if (!shared || index < 0)
         return;
@@ -83,18 +88,69 @@ const char *TemplateOf(CreatedbStmt *stmt)
     return nullptr;
 }
 
+// The guard stops a database's workers only for a statement that passes
+// PostgreSQL's own checks of privilege and context: otherwise any role could
+// keep a database's dispatch down with statements bound to fail. (PostgreSQL
+// checks these after the hook runs; the hook checks them first.)
+
+bool CallerOwns(Oid database) { return pg_database_ownercheck(database, GetUserId()); }
+
+bool CallerMayCreateDatabases()
+{
+    if (superuser())
+        return true;
+    HeapTuple tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+    if (!HeapTupleIsValid(tuple))
+        return false;
+    bool createdb = reinterpret_cast<Form_pg_authid>(GETSTRUCT(tuple))->rolcreatedb;
+    ReleaseSysCache(tuple);
+    return createdb;
+}
+
+bool IsTemplate(Oid database)
+{
+    HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(database));
+    if (!HeapTupleIsValid(tuple))
+        return false;
+    bool is_template = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple))->datistemplate;
+    ReleaseSysCache(tuple);
+    return is_template;
+}
+
+// The database whose workers `tree` must stop first, or InvalidOid.
+Oid DatabaseToStop(Node *tree, bool top_level)
+{
+    // DROP DATABASE and CREATE DATABASE refuse to run in a transaction block.
+    const bool may_run_here = top_level && !IsTransactionBlock();
+    if (IsA(tree, DropdbStmt)) {
+        Oid db = get_database_oid(castNode(DropdbStmt, tree)->dbname, true);
+        return may_run_here && OidIsValid(db) && db != MyDatabaseId && CallerOwns(db) ? db : InvalidOid;
+    }
+    if (IsA(tree, CreatedbStmt)) {
+        const char *name = TemplateOf(castNode(CreatedbStmt, tree));
+        Oid db = name ? get_database_oid(name, true) : InvalidOid;
+        return may_run_here && OidIsValid(db) && CallerMayCreateDatabases() &&
+                       (IsTemplate(db) || CallerOwns(db))
+                   ? db
+                   : InvalidOid;
+    }
+    if (IsA(tree, RenameStmt) && castNode(RenameStmt, tree)->renameType == OBJECT_DATABASE) {
+        Oid db = get_database_oid(castNode(RenameStmt, tree)->subname, true);
+        return OidIsValid(db) && db != MyDatabaseId && CallerOwns(db) && CallerMayCreateDatabases()
+                   ? db
+                   : InvalidOid;
+    }
+    return InvalidOid;
+}
+
 void ProcessUtilityHook(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
                         ProcessUtilityContext context, ParamListInfo params,
                         QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc)
 {
     pg::Entry([&] {
-        Node *tree = pstmt->utilityStmt;
-        if (IsA(tree, DropdbStmt))
-            StopWorkerOf(castNode(DropdbStmt, tree)->dbname);
-        else if (IsA(tree, CreatedbStmt))
-            StopWorkerOf(TemplateOf(castNode(CreatedbStmt, tree)));
-        else if (IsA(tree, RenameStmt) && castNode(RenameStmt, tree)->renameType == OBJECT_DATABASE)
-            StopWorkerOf(castNode(RenameStmt, tree)->subname);
+        Oid database = DatabaseToStop(pstmt->utilityStmt, context == PROCESS_UTILITY_TOPLEVEL);
+        if (OidIsValid(database))
+            StopWorkersOf(database);
 
         if (prev_process_utility)
             prev_process_utility(pstmt, query_string, read_only_tree, context, params, query_env,

@@ -13,6 +13,7 @@
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/spi.hpp"
+#include "pgque_worker/version.hpp"
 #include "pgque_worker/worker/consumer_supervisor.hpp"
 #include "pgque_worker/worker/process_loop.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
@@ -35,24 +36,39 @@ namespace pgque::worker {
 
 namespace {
 
-// What the worker needs of the engine, all of it pgque's public API.
+// What the worker needs of the engine, all of it pgque's public API; the
+// version of extension pgque_worker (consumers run only on the schema this
+// module was built for); and why pgque_worker.role cannot serve, or NULL.
 constexpr const char *kReadinessSql =
     "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgque_worker'),"
-    "       to_regprocedure('pgque.get_queue_info()') IS NOT NULL"
-    "   AND to_regprocedure('pgque.get_consumer_info()') IS NOT NULL"
-    "   AND to_regprocedure('pgque.ticker(text)') IS NOT NULL"
-    "   AND to_regprocedure('pgque.force_next_tick(text)') IS NOT NULL"
-    "   AND to_regprocedure('pgque.maint_retry_events()') IS NOT NULL"
-    "   AND to_regprocedure('pgque.maint()') IS NOT NULL,"
-    "       to_regprocedure('pgque.maint_rotate_tables_step2()') IS NOT NULL";
+    "       pg_catalog.to_regprocedure('pgque.get_queue_info()') IS NOT NULL"
+    "   AND pg_catalog.to_regprocedure('pgque.get_consumer_info()') IS NOT NULL"
+    "   AND pg_catalog.to_regprocedure('pgque.ticker(text)') IS NOT NULL"
+    "   AND pg_catalog.to_regprocedure('pgque.force_next_tick(text)') IS NOT NULL"
+    "   AND pg_catalog.to_regprocedure('pgque.maint_retry_events()') IS NOT NULL"
+    "   AND pg_catalog.to_regprocedure('pgque.maint()') IS NOT NULL,"
+    "       pg_catalog.to_regprocedure('pgque.maint_rotate_tables_step2()') IS NOT NULL,"
+    "       (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgque_worker'),"
+    "       (SELECT CASE"
+    "          WHEN r.rolsuper THEN NULL"
+    "          WHEN NOT r.rolbypassrls THEN"
+    "            'pgque_worker.role \"' || r.rolname || '\" must be a superuser or have BYPASSRLS'"
+    "            || ' (route secrets and headers are readable by their owners only)'"
+    "          WHEN NOT coalesce(pg_catalog.has_table_privilege("
+    "                 pg_catalog.to_regclass('pgque_worker.consumer_stats'), 'INSERT, UPDATE'), true) THEN"
+    "            'pgque_worker.role \"' || r.rolname || '\" needs INSERT and UPDATE on'"
+    "            || ' pgque_worker.consumer_stats'"
+    "        END"
+    "          FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)";
 
 // A consumer is busy while it has a batch open, and also while a tick it has
 // not received yet waits for it: another tick would only cut the waiting
 // events into smaller batches (under load, one per commit).
 constexpr const char *kObserveSql =
     "SELECT q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker,"
-    "       count(i.consumer_name),"
-    "       count(i.consumer_name) FILTER (WHERE i.current_batch IS NOT NULL OR i.last_tick < q.last_tick_id)"
+    "       pg_catalog.count(i.consumer_name),"
+    "       pg_catalog.count(i.consumer_name)"
+    "         FILTER (WHERE i.current_batch IS NOT NULL OR i.last_tick < q.last_tick_id)"
     "  FROM pgque.get_queue_info() q"
     "  LEFT JOIN pgque.get_consumer_info() i ON i.queue_name = q.queue_name"
     " GROUP BY q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker";
@@ -66,7 +82,7 @@ public:
     [[noreturn]] void Run();
 
 private:
-    enum class Readiness { Ready, NoApi, NoExtension };
+    enum class Readiness { Ready, NoApi, NoExtension, Refused };
 
     void ApplySettings();
     void ReloadIfAsked();
@@ -76,6 +92,7 @@ private:
     void RetryPass();
     void MaintPass();
     void SetReadiness(Readiness readiness);
+    void NoteSchemaVersion(const std::string &installed);
     void RecordError(const char *what, const pg::Error &e);
     void RecordTicks(std::size_t count, std::int64_t now_us);
     void RecordMaint(std::int64_t now_us);
@@ -92,6 +109,8 @@ private:
     Readiness readiness_ = Readiness::NoApi;
     bool announced_ = false;
     bool has_step2_ = false;
+    bool schema_current_ = false;  // extension pgque_worker is kVersion: consumers may run
+    std::string refusal_;          // why pgque_worker.role cannot serve, when Refused
     std::string last_logged_error_;
     std::map<std::string, std::string> queue_errors_;
 };
@@ -163,6 +182,14 @@ void DatabaseWorker::TickPass(bool periodic_due)
                 SetReadiness(Readiness::NoExtension);
             }
             has_step2_ = IsTrue(ready[2]);
+            NoteSchemaVersion(ready[3].value_or(""));
+            if (ready[4]) {
+                tx.Commit();
+                refusal_ = *ready[4];
+                SetReadiness(Readiness::Refused);
+                policy_.EndPass();
+                return;
+            }
             if (!IsTrue(ready[1])) {
                 tx.Commit();
                 SetReadiness(Readiness::NoApi);
@@ -207,7 +234,7 @@ void DatabaseWorker::TickPass(bool periodic_due)
         // snapshot: this is the snapshot of the ticks just made.
         if (!ticked.empty())
             snapshot = core::TxidSnapshot::Parse(
-                tx.QueryValue("SELECT pg_catalog.pg_current_snapshot()::text").value_or(""));
+                tx.QueryValue("SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text").value_or(""));
         tx.Commit();
     }
 
@@ -218,6 +245,23 @@ void DatabaseWorker::TickPass(bool periodic_due)
     policy_.EndPass();
     consumers_.WakeQueues(ticked);
     RecordTicks(ticked.size(), after_us);
+}
+
+// Consumers run only on the schema this module was built for: after the
+// package is upgraded and before ALTER EXTENSION pgque_worker UPDATE, queues
+// are still ticked but their consumers wait.
+void DatabaseWorker::NoteSchemaVersion(const std::string &installed)
+{
+    bool current = installed == kVersion;
+    if (current == schema_current_)
+        return;
+    schema_current_ = current;
+    if (current)
+        return;
+    consumers_.StopAll();
+    std::string text = "extension pgque_worker is version " + installed + " in this database; module " +
+                       kVersion + " runs no consumers until ALTER EXTENSION pgque_worker UPDATE";
+    RecordError("consumers stopped", pg::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, text));
 }
 
 void DatabaseWorker::ReconcileConsumers(bool config_changed)
@@ -266,6 +310,21 @@ void DatabaseWorker::SetReadiness(Readiness readiness)
         return;
     readiness_ = readiness;
     announced_ = true;
+    if (readiness == Readiness::Refused) {
+        consumers_.StopAll();
+        SpinLockAcquire(&slot_.mutex);
+        slot_.state = SlotState::Refused;
+        strlcpy(slot_.last_error, refusal_.c_str(), sizeof slot_.last_error);
+        slot_.last_error_at = pg::NowUs();
+        SpinLockRelease(&slot_.mutex);
+        pg::Call([&] {
+            ereport(LOG, (errmsg("pgque_worker: not serving database \"%s\": %s", slot_.database_name,
+                                 refusal_.c_str()),
+                          errhint("See \"The worker role\" in docs/worker.md; checked again every "
+                                  "pgque_worker.tick_interval.")));
+        });
+        return;
+    }
     SpinLockAcquire(&slot_.mutex);
     slot_.state = readiness == Readiness::Ready ? SlotState::Running : SlotState::NoApi;
     if (readiness == Readiness::Ready)
@@ -342,7 +401,7 @@ void DatabaseWorker::Run()
                 }
                 // Consumers: on every configuration change, and periodically
                 // to restart any that exited.
-                if (readiness_ == Readiness::Ready && (config_changed || periodic_due))
+                if (readiness_ == Readiness::Ready && schema_current_ && (config_changed || periodic_due))
                     ReconcileConsumers(config_changed);
                 if (readiness_ == Readiness::Ready && retry_.Due(now)) {
                     RetryPass();

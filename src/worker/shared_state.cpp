@@ -73,6 +73,7 @@ const char *SlotStateName(SlotState state)
     case SlotState::NoExtension: return "no extension";
     case SlotState::Stopping: return "stopping";
     case SlotState::Exited: return "exited";
+    case SlotState::Refused: return "refused";
     }
     return "unknown";
 }

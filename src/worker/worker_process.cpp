@@ -5,6 +5,7 @@
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
+#include "pgque_worker/pg/session.hpp"
 #include "pgque_worker/worker/process_loop.hpp"
 
 extern "C" {
@@ -80,6 +81,7 @@ DatabaseSlot &AttachWorkerToSlot(int slot_index)
                         PGC_S_SESSION);
         pgstat_report_appname("pgque_worker database worker");
     });
+    pg::PinWorkerSession();
     return slot;
 }
 

@@ -25,17 +25,21 @@ struct ConsumerConfig {
     int id = 0;
     std::string queue;
     std::string consumer;
+    unsigned int owner = 0;  // receives, nacks and acks as this role
     int max_messages = 100;
     std::string retry_after = "60 seconds";
     double retry_after_seconds = 60;
     long poll_ms = 30000;
     bool enabled = true;
+    std::optional<std::string> stop_reason;  // why it must not run (paused, no handlers, ...)
     std::vector<Route> routes;  // all of one kind
 
     bool IsHttp() const { return !routes.empty() && routes[0].kind == "http"; }
 };
 
-// The consumer with this id, or nullopt when it no longer exists.
+// The consumer with this id, or nullopt when it no longer exists. An error
+// when a route's credentials exist but this session cannot read them (a
+// signed route is never sent unsigned).
 std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id);
 
 }  // namespace pgque::dispatch

@@ -26,6 +26,7 @@ enum class SlotState : int {
     NoExtension,  // the database has no pgque_worker: not served until CREATE EXTENSION
     Stopping,     // asked to exit (DROP DATABASE, excluded by pgque_worker.databases)
     Exited,       // exited with an error or crashed; restarted after a back-off
+    Refused,      // pgque_worker.role lacks what the workers need (last_error says what)
 };
 const char *SlotStateName(SlotState state);
 

@@ -1,0 +1,32 @@
+// The session settings every pgque_worker process runs its own SQL under,
+// and running engine calls as another role.
+#pragma once
+
+namespace pgque::pg {
+
+// After the worker connected: search_path = pg_catalog, pg_temp and no
+// parallel plans, set at session level, which outranks ALTER DATABASE/ROLE
+// ... SET (applied at connection). Nothing the workers run can leave a
+// session-level change behind: handlers run in a GUC nest level
+// (restricted_call.hpp). PgQ's event tables are never analyzed, so the
+// planner works blind; a parallel plan for a batch read is never worth it.
+void PinWorkerSession();
+
+// While alive, SQL runs as role (user id switched locally, as SECURITY
+// DEFINER functions do): pgque's own grants decide what it may do.
+class AsRole {
+public:
+    explicit AsRole(unsigned int role);
+    ~AsRole();
+    AsRole(const AsRole &) = delete;
+    AsRole &operator=(const AsRole &) = delete;
+
+private:
+    unsigned int saved_user_;
+    int saved_context_;
+};
+
+// Whether role exists.
+bool RoleExists(unsigned int role);
+
+}  // namespace pgque::pg

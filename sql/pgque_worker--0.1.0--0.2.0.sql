@@ -1,0 +1,373 @@
+-- pgque_worker 0.1.0 -> 0.2.0: the privilege boundary and bounded settings.
+--
+-- * One ownership rule in the data: routes and their credentials belong to
+--   the consumer's owner (row-level security and triggers, for the API and
+--   plain DML alike); creating a consumer row takes pgque.register_consumer's
+--   privilege.
+-- * Header values are credentials: they move from route.headers (readable by
+--   every role) to route_secret (readable by its owner only); the handlers
+--   view shows header names.
+-- * Timeouts and intervals are bounded where they end up in C integers;
+--   existing values outside the bounds are clamped to them.
+-- * The consumers view says why a consumer does not run.
+--
+-- An updated database is the same as a fresh 0.2.0 one (t/010_upgrade.pl
+-- compares the two catalog by catalog).
+
+\echo Use "ALTER EXTENSION pgque_worker UPDATE TO '0.2.0'" to load this file. \quit
+
+drop view pgque_worker.handlers;
+
+-- Bounded intervals: clamp what 0.1.0 accepted, then constrain.
+update pgque_worker.consumer set retry_after = interval '365 days' where retry_after > interval '365 days';
+update pgque_worker.consumer set poll_interval = interval '1 day' where poll_interval > interval '1 day';
+update pgque_worker.consumer set poll_interval = interval '1 millisecond' where poll_interval < interval '1 millisecond';
+alter table pgque_worker.consumer drop constraint consumer_retry_after_check,
+    add constraint consumer_retry_after_check
+        check (retry_after between interval '0' and interval '365 days');
+alter table pgque_worker.consumer drop constraint consumer_poll_interval_check,
+    add constraint consumer_poll_interval_check
+        check (poll_interval between interval '1 millisecond' and interval '1 day');
+update pgque_worker.route set timeout = interval '24 days' where timeout > interval '24 days';
+update pgque_worker.route set timeout = interval '1 millisecond' where timeout < interval '1 millisecond';
+alter table pgque_worker.route drop constraint route_timeout_check,
+    add constraint route_timeout_check
+        check (timeout between interval '1 millisecond' and interval '24 days');
+
+-- Header values move to the owner-only table.
+alter table pgque_worker.route_secret alter column secret drop not null,
+    add column headers jsonb not null default '{}';
+insert into pgque_worker.route_secret as s (consumer_id, event_type, secret, owner, headers)
+select r.consumer_id, r.event_type, null, r.owner, r.headers
+  from pgque_worker.route r
+ where r.kind = 'http' and r.headers <> '{}'
+on conflict (consumer_id, event_type) do update set headers = excluded.headers;
+alter table pgque_worker.route drop column headers;
+
+create function pgque_worker._may_change_consumer(id int)
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce((select pg_catalog.pg_has_role(c.owner, 'MEMBER')
+                       from pgque_worker.consumer c where c.id = _may_change_consumer.id), false)
+$$;
+
+drop policy owner_writes on pgque_worker.route;
+drop policy owner_only on pgque_worker.route_secret;
+create policy consumer_owner_writes on pgque_worker.route for all
+    using (pgque_worker._may_change_consumer(consumer_id))
+    with check (pg_catalog.pg_has_role(owner, 'MEMBER')
+                and pgque_worker._may_change_consumer(consumer_id));
+create policy owner_only on pgque_worker.route_secret for all
+    using (pg_catalog.pg_has_role(owner, 'MEMBER'))
+    with check (pg_catalog.pg_has_role(owner, 'MEMBER')
+                and pgque_worker._may_change_consumer(consumer_id));
+
+create function pgque_worker._check_consumer()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_register oid;
+begin
+    if tg_op = 'UPDATE' and new.queue = old.queue and new.consumer = old.consumer
+       and new.owner = old.owner then
+        return new;
+    end if;
+    -- By catalog, not by name: a name lookup would need USAGE on schema pgque.
+    select p.oid into v_register from pg_proc p
+     where p.pronamespace = (select n.oid from pg_namespace n where n.nspname = 'pgque')
+       and p.proname = 'register_consumer' and p.proargtypes = '25 25'::oidvector;
+    if v_register is null then
+        raise exception 'the pgque API is not installed in this database'
+            using errcode = 'undefined_function',
+                  hint = 'CREATE EXTENSION pgque_pgq CASCADE (or install upstream pgque) first.';
+    end if;
+    if not has_function_privilege(new.owner, v_register, 'EXECUTE') then
+        raise exception 'role % may not consume from pgque queues', new.owner
+            using errcode = 'insufficient_privilege',
+                  hint = 'GRANT pgque_reader TO the role that owns the consumer.';
+    end if;
+    return new;
+end
+$$;
+create trigger check_consumer before insert or update on pgque_worker.consumer
+    for each row execute function pgque_worker._check_consumer();
+
+create or replace function pgque_worker._check_route()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_args   oidvector;
+    v_error  text;
+begin
+    if new.event_type is null or new.event_type = '' then
+        raise exception 'event_type must not be empty (use ''*'' for a catch-all route)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    -- HTTP I/O happens outside the transaction that acks, SQL handlers inside
+    -- it: a consumer does one or the other.
+    if exists (select from pgque_worker.route r
+                where r.consumer_id = new.consumer_id and r.kind <> new.kind
+                  and r.event_type <> new.event_type) then
+        raise exception 'consumer already has % routes; % routes need a consumer of their own',
+            case new.kind when 'sql' then 'HTTP' else 'SQL' end, upper(new.kind)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if new.kind = 'http' then
+        v_error := pgque_worker._http_target_error(new.url, new.owner);
+        if v_error like '%allowed_hosts%' then
+            raise exception 'cannot route to %: %', new.url, v_error
+                using errcode = 'insufficient_privilege',
+                      hint = 'A superuser decides which hosts are allowed: pgque_worker.http_allowed_hosts.';
+        elsif v_error is not null then
+            raise exception 'cannot route to %: %', new.url, v_error
+                using errcode = 'invalid_parameter_value';
+        end if;
+    end if;
+    if new.kind = 'sql' then
+        select p.proargtypes into v_args from pg_proc p where p.oid = new.handler;
+        if not found then
+            raise exception 'handler function % does not exist', new.handler::oid
+                using errcode = 'undefined_function';
+        end if;
+        if array_length(v_args::oid[], 1) is distinct from 1
+           or v_args[0] <> 'pgque.message'::regtype then
+            raise exception 'handler % must take exactly one argument of type pgque.message', new.handler
+                using errcode = 'invalid_function_definition',
+                      hint = 'Declare it as: CREATE FUNCTION f(msg pgque.message) RETURNS void ...';
+        end if;
+        if (select p.prokind from pg_proc p where p.oid = new.handler) <> 'f' then
+            raise exception 'handler % must be a function, not a procedure or aggregate', new.handler
+                using errcode = 'invalid_function_definition';
+        end if;
+        if not has_function_privilege(new.owner, new.handler, 'EXECUTE') then
+            raise exception 'role % may not execute handler %', new.owner, new.handler
+                using errcode = 'insufficient_privilege';
+        end if;
+    end if;
+    return new;
+end
+$$;
+
+create function pgque_worker._check_route_secret()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_header text;
+begin
+    if not exists (select from pgque_worker.route r
+                    where r.consumer_id = new.consumer_id and r.event_type = new.event_type
+                      and r.kind = 'http') then
+        raise exception 'signing secrets and headers belong to HTTP routes only'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if new.secret is not null then
+        begin
+            if new.secret !~ '^whsec_[A-Za-z0-9+/]+={0,2}$'
+               or length(decode(substr(new.secret, 7), 'base64')) = 0 then
+                raise exception using errcode = 'invalid_parameter_value';
+            end if;
+        exception when others then
+            raise exception 'secret must be ''whsec_'' followed by base64, as Standard Webhooks gives it'
+                using errcode = 'invalid_parameter_value';
+        end;
+    end if;
+    if jsonb_typeof(new.headers) <> 'object' then
+        raise exception 'headers must be a JSON object of header names and string values'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    select h.key into v_header from jsonb_each(new.headers) h
+     where jsonb_typeof(h.value) <> 'string'
+        or h.key !~ '^[A-Za-z0-9!#$%&''*+.^_`|~-]+$'
+        or h.value #>> '{}' ~ '[\r\n\x00]'
+        or lower(h.key) in ('content-type', 'content-length', 'host', 'transfer-encoding',
+                            'webhook-id', 'webhook-timestamp', 'webhook-signature')
+     limit 1;
+    if found then
+        raise exception 'header "%" is not allowed (a header needs a token name and a one-line string value; Content-Type and webhook-* are set by pgque_worker)', v_header
+            using errcode = 'invalid_parameter_value';
+    end if;
+    return new;
+end
+$$;
+create trigger check_route_secret before insert or update on pgque_worker.route_secret
+    for each row execute function pgque_worker._check_route_secret();
+create trigger config_changed after insert or update or delete or truncate on pgque_worker.route_secret
+    for each statement execute function pgque_worker._config_changed();
+
+create or replace function pgque_worker.set_consumer(
+    queue text, consumer text,
+    max_messages int default null, retry_after interval default null,
+    poll_interval interval default null, enabled boolean default null)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if queue is null or consumer is null then
+        raise exception 'queue and consumer must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    if max_messages is not null and max_messages not between 1 and 100000 then
+        raise exception 'max_messages must be between 1 and 100000, got %', max_messages
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if retry_after not between interval '0' and interval '365 days' then
+        raise exception 'retry_after must be between 0 and 365 days, got %', retry_after
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if poll_interval not between interval '1 millisecond' and interval '1 day' then
+        raise exception 'poll_interval must be between 1 millisecond and 1 day, got %', poll_interval
+            using errcode = 'invalid_parameter_value';
+    end if;
+    select * into c from pgque_worker.consumer k
+     where k.queue = set_consumer.queue and k.consumer = set_consumer.consumer;
+    if found then
+        perform pgque_worker._check_owner(c);
+        update pgque_worker.consumer k
+           set max_messages = coalesce(set_consumer.max_messages, k.max_messages),
+               retry_after = coalesce(set_consumer.retry_after, k.retry_after),
+               poll_interval = coalesce(set_consumer.poll_interval, k.poll_interval),
+               enabled = coalesce(set_consumer.enabled, k.enabled)
+         where k.id = c.id;
+        return;
+    end if;
+    perform pgque.register_consumer(queue, consumer);   -- errors for an unknown queue
+    insert into pgque_worker.consumer (queue, consumer, max_messages, retry_after, poll_interval, enabled)
+    values (queue, consumer, coalesce(max_messages, 100), coalesce(retry_after, '60 seconds'),
+            coalesce(poll_interval, '30 seconds'), coalesce(enabled, true));
+end
+$$;
+
+create function pgque_worker._check_timeout(timeout interval)
+returns void
+language plpgsql immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if timeout not between interval '1 millisecond' and interval '24 days' then
+        raise exception 'timeout must be between 1 millisecond and 24 days, got %', timeout
+            using errcode = 'invalid_parameter_value';
+    end if;
+end
+$$;
+
+create or replace function pgque_worker.handle(queue text, consumer text, event_type text,
+                                    handler regprocedure, timeout interval default null)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if handler is null then
+        raise exception 'handler must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    perform pgque_worker._check_timeout(timeout);
+    c := pgque_worker._route_consumer(queue, consumer);
+    insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, timeout)
+    values (c.id, event_type, 'sql', handler, timeout)
+    on conflict on constraint route_pkey do update
+       set kind = 'sql', handler = excluded.handler, url = null,
+           timeout = excluded.timeout, owner = excluded.owner;
+    delete from pgque_worker.route_secret s
+     where s.consumer_id = c.id and s.event_type = handle.event_type;
+end
+$$;
+
+create or replace function pgque_worker.handle_http(queue text, consumer text, event_type text, url text,
+                                         headers jsonb default '{}', secret text default null,
+                                         timeout interval default '10 seconds')
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if url is null then
+        raise exception 'url must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    if headers is null then
+        raise exception 'headers must not be null (use ''{}'')' using errcode = 'null_value_not_allowed';
+    end if;
+    if timeout is null then
+        raise exception 'timeout must be a positive interval, got NULL'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    perform pgque_worker._check_timeout(timeout);
+    c := pgque_worker._route_consumer(queue, consumer);
+    insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, url, timeout)
+    values (c.id, event_type, 'http', null, url, timeout)
+    on conflict on constraint route_pkey do update
+       set kind = 'http', handler = null, url = excluded.url,
+           timeout = excluded.timeout, owner = excluded.owner;
+    delete from pgque_worker.route_secret s
+     where s.consumer_id = c.id and s.event_type = handle_http.event_type;
+    if secret is not null or headers <> '{}' then
+        insert into pgque_worker.route_secret (consumer_id, event_type, secret, headers)
+        values (c.id, event_type, secret, headers);
+    end if;
+end
+$$;
+
+create function pgque_worker._route_credentials(consumer_id int, event_type text,
+                                                out signed boolean, out header_names text[])
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    select s.secret is not null,
+           array(select k from pg_catalog.jsonb_object_keys(coalesce(s.headers, '{}')) k order by k)
+      from (select) one
+      left join pgque_worker.route_secret s
+        on s.consumer_id = _route_credentials.consumer_id
+       and s.event_type = _route_credentials.event_type
+$$;
+
+create function pgque_worker._stop_reason(c pgque_worker.consumer)
+returns text
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select case
+        when not c.enabled then 'paused'
+        when not exists (select from pgque_worker.route r where r.consumer_id = c.id) then 'no handlers'
+        when not exists (select from pg_catalog.pg_roles a where a.oid = c.owner)
+            then 'stopped: its owner role (oid ' || c.owner::oid || ') was dropped'
+        when exists (select from pgque_worker.route r
+                      where r.consumer_id = c.id
+                        and not exists (select from pg_catalog.pg_roles a where a.oid = r.owner))
+            then 'stopped: the owner role of a route was dropped'
+    end
+$$;
+
+create view pgque_worker.handlers as
+select c.queue, c.consumer, r.event_type, r.kind,
+       case r.kind when 'sql' then r.handler::text else r.url end as target,
+       k.header_names,
+       case when k.signed then '********' end as secret,
+       r.timeout, r.owner
+  from pgque_worker.route r join pgque_worker.consumer c on c.id = r.consumer_id
+  cross join lateral pgque_worker._route_credentials(r.consumer_id, r.event_type) k;
+
+create or replace view pgque_worker.consumers as
+select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_interval, c.enabled,
+       coalesce(pgque_worker._stop_reason(c), 'active') as state,
+       coalesce(s.processed, 0) as processed, coalesce(s.failed, 0) as failed,
+       coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
+       coalesce(s.unhandled, 0) as unhandled, s.last_batch_at, s.last_error, s.last_error_at,
+       i.lag, i.pending_events
+  from pgque_worker.consumer c
+  left join pgque_worker.consumer_stats s on s.consumer_id = c.id
+  left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
+
+grant select on pgque_worker.handlers to public;

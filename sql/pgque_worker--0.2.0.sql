@@ -1,0 +1,651 @@
+-- pgque_worker 0.2.0: background workers that tick pgque queues, run their
+-- maintenance and dispatch their messages. The module must be in
+-- shared_preload_libraries; see README.md.
+
+\echo Use "CREATE EXTENSION pgque_worker" to load this file. \quit
+
+create function pgque_worker.version()
+returns text
+language c strict immutable
+as 'MODULE_PATHNAME', 'pgque_worker_version';
+
+comment on function pgque_worker.version() is 'version of the loaded pgque_worker module';
+
+create function pgque_worker.worker_status(
+    out database text, out pid int, out state text, out started timestamptz,
+    out last_tick timestamptz, out ticks bigint, out last_maintenance timestamptz,
+    out last_error text, out last_error_at timestamptz, out failures int)
+returns setof record
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_status';
+
+-- One row per database the launcher serves (or has probed), in every database.
+create view pgque_worker.workers as
+select database, pid, state, started, last_tick, ticks, last_maintenance,
+       last_error, last_error_at, failures
+  from pgque_worker.worker_status();
+
+comment on view pgque_worker.workers is
+    'pgque_worker database workers: state, ticks, maintenance and errors';
+
+-- When this CREATE EXTENSION commits, the launcher starts this database's
+-- worker at once instead of at its next periodic probe.
+create function pgque_worker._wake_launcher_at_commit()
+returns void
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_wake_launcher_at_commit';
+revoke all on function pgque_worker._wake_launcher_at_commit() from public;
+select pgque_worker._wake_launcher_at_commit();
+
+grant usage on schema pgque_worker to public;
+grant select on pgque_worker.workers to public;
+
+-- ---------------------------------------------------------------------------
+-- Consumers and routes: which messages go to which handler.
+--
+-- One ownership rule, enforced in the data: a consumer belongs to its owner;
+-- its routes, their signing secrets and their header values belong to the
+-- consumer's owner too. Everyone may read consumers and routes (not secrets
+-- nor header values); only a member of the consumer's owner (or a superuser)
+-- may add, change or remove anything of it. Row-level security and the
+-- triggers below apply the rule to the API functions (SECURITY INVOKER) and
+-- to plain DML alike. The workers receive, nack and ack as the consumer's
+-- owner and call each handler as its route's owner: see docs/consumers.md.
+-- ---------------------------------------------------------------------------
+
+create table pgque_worker.consumer (
+    id            serial primary key,
+    queue         text not null,
+    consumer      text not null,
+    owner         regrole not null default current_user::regrole,
+    max_messages  int not null default 100 check (max_messages between 1 and 100000),
+    retry_after   interval not null default '60 seconds'
+                  check (retry_after between interval '0' and interval '365 days'),
+    poll_interval interval not null default '30 seconds'
+                  check (poll_interval between interval '1 millisecond' and interval '1 day'),
+    enabled       boolean not null default true,
+    created       timestamptz not null default now(),
+    unique (queue, consumer)
+);
+
+create table pgque_worker.route (
+    consumer_id int not null references pgque_worker.consumer (id) on delete cascade,
+    event_type  text not null,                 -- '*': types without a route of their own
+    kind        text not null default 'sql' check (kind in ('sql', 'http')),
+    handler     regprocedure,                  -- kind 'sql'
+    url         text,                          -- kind 'http'
+    -- SQL: statement_timeout of the handler; HTTP: request timeout (capped by
+    -- pgque_worker.http_timeout). statement_timeout is an int of milliseconds.
+    timeout     interval check (timeout between interval '1 millisecond' and interval '24 days'),
+    owner       regrole not null default current_user::regrole,
+    primary key (consumer_id, event_type),
+    check (kind <> 'sql' or handler is not null),
+    check (kind <> 'http' or url is not null)
+);
+
+-- What an HTTP route sends that nobody but its owner may read: the signing
+-- secret and the values of its extra headers (an Authorization header is a
+-- credential). Apart from the routes, so that row-level security can hide
+-- them; the views show only whether a secret is set and the header names.
+create table pgque_worker.route_secret (
+    consumer_id int not null,
+    event_type  text not null,
+    secret      text,                          -- 'whsec_' + base64, or NULL: unsigned
+    owner       regrole not null default current_user::regrole,
+    headers     jsonb not null default '{}',   -- extra request headers: name -> value
+    primary key (consumer_id, event_type),
+    foreign key (consumer_id, event_type) references pgque_worker.route on delete cascade
+);
+
+-- Counters the consumer workers keep, updated in each batch's transaction
+-- (so they are exact: a batch that rolls back counts nothing).
+create table pgque_worker.consumer_stats (
+    consumer_id    int primary key references pgque_worker.consumer (id) on delete cascade,
+    processed      bigint not null default 0,
+    failed         bigint not null default 0,
+    retried        bigint not null default 0,
+    dead_lettered  bigint not null default 0,
+    unhandled      bigint not null default 0,
+    batches        bigint not null default 0,
+    last_batch_at  timestamptz,
+    last_error     text,
+    last_error_at  timestamptz
+) with (fillfactor = 50);   -- one in-place (HOT) update per batch
+
+select pg_catalog.pg_extension_config_dump('pgque_worker.consumer', '');
+select pg_catalog.pg_extension_config_dump('pgque_worker.consumer_id_seq', '');
+select pg_catalog.pg_extension_config_dump('pgque_worker.route', '');
+select pg_catalog.pg_extension_config_dump('pgque_worker.route_secret', '');
+
+-- Whether the current role may change consumer `id` (and what hangs off it):
+-- a member of its owner, or a superuser. False for a consumer that does not
+-- exist.
+create function pgque_worker._may_change_consumer(id int)
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce((select pg_catalog.pg_has_role(c.owner, 'MEMBER')
+                       from pgque_worker.consumer c where c.id = _may_change_consumer.id), false)
+$$;
+
+alter table pgque_worker.consumer enable row level security;
+alter table pgque_worker.route enable row level security;
+alter table pgque_worker.route_secret enable row level security;
+create policy read_all on pgque_worker.consumer for select using (true);
+create policy owner_writes on pgque_worker.consumer for all
+    using (pg_catalog.pg_has_role(owner, 'MEMBER'))
+    with check (pg_catalog.pg_has_role(owner, 'MEMBER'));
+create policy read_all on pgque_worker.route for select using (true);
+-- A route runs as its own owner, which must be the caller (or a role the
+-- caller is a member of), on a consumer the caller may change.
+create policy consumer_owner_writes on pgque_worker.route for all
+    using (pgque_worker._may_change_consumer(consumer_id))
+    with check (pg_catalog.pg_has_role(owner, 'MEMBER')
+                and pgque_worker._may_change_consumer(consumer_id));
+create policy owner_only on pgque_worker.route_secret for all
+    using (pg_catalog.pg_has_role(owner, 'MEMBER'))
+    with check (pg_catalog.pg_has_role(owner, 'MEMBER')
+                and pgque_worker._may_change_consumer(consumer_id));
+grant select, insert, update, delete on pgque_worker.consumer, pgque_worker.route,
+    pgque_worker.route_secret to public;
+grant usage on sequence pgque_worker.consumer_id_seq to public;
+grant select on pgque_worker.consumer_stats to public;
+
+-- A consumer row stands for a pgque consumer that the workers will receive
+-- from as the row's owner: creating one (or pointing one at another queue
+-- or consumer name, or at another owner) takes what pgque.register_consumer
+-- takes. Checked for every write, through the API or not.
+create function pgque_worker._check_consumer()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_register oid;
+begin
+    if tg_op = 'UPDATE' and new.queue = old.queue and new.consumer = old.consumer
+       and new.owner = old.owner then
+        return new;
+    end if;
+    -- By catalog, not by name: a name lookup would need USAGE on schema pgque.
+    select p.oid into v_register from pg_proc p
+     where p.pronamespace = (select n.oid from pg_namespace n where n.nspname = 'pgque')
+       and p.proname = 'register_consumer' and p.proargtypes = '25 25'::oidvector;
+    if v_register is null then
+        raise exception 'the pgque API is not installed in this database'
+            using errcode = 'undefined_function',
+                  hint = 'CREATE EXTENSION pgque_pgq CASCADE (or install upstream pgque) first.';
+    end if;
+    if not has_function_privilege(new.owner, v_register, 'EXECUTE') then
+        raise exception 'role % may not consume from pgque queues', new.owner
+            using errcode = 'insufficient_privilege',
+                  hint = 'GRANT pgque_reader TO the role that owns the consumer.';
+    end if;
+    return new;
+end
+$$;
+create trigger check_consumer before insert or update on pgque_worker.consumer
+    for each row execute function pgque_worker._check_consumer();
+
+-- A route must name a function that takes one pgque.message and that its
+-- owner may execute, or a URL its owner may send to. Checked for every
+-- write, through the API or not.
+create function pgque_worker._check_route()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_args   oidvector;
+    v_error  text;
+begin
+    if new.event_type is null or new.event_type = '' then
+        raise exception 'event_type must not be empty (use ''*'' for a catch-all route)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    -- HTTP I/O happens outside the transaction that acks, SQL handlers inside
+    -- it: a consumer does one or the other.
+    if exists (select from pgque_worker.route r
+                where r.consumer_id = new.consumer_id and r.kind <> new.kind
+                  and r.event_type <> new.event_type) then
+        raise exception 'consumer already has % routes; % routes need a consumer of their own',
+            case new.kind when 'sql' then 'HTTP' else 'SQL' end, upper(new.kind)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if new.kind = 'http' then
+        v_error := pgque_worker._http_target_error(new.url, new.owner);
+        if v_error like '%allowed_hosts%' then
+            raise exception 'cannot route to %: %', new.url, v_error
+                using errcode = 'insufficient_privilege',
+                      hint = 'A superuser decides which hosts are allowed: pgque_worker.http_allowed_hosts.';
+        elsif v_error is not null then
+            raise exception 'cannot route to %: %', new.url, v_error
+                using errcode = 'invalid_parameter_value';
+        end if;
+    end if;
+    if new.kind = 'sql' then
+        select p.proargtypes into v_args from pg_proc p where p.oid = new.handler;
+        if not found then
+            raise exception 'handler function % does not exist', new.handler::oid
+                using errcode = 'undefined_function';
+        end if;
+        if array_length(v_args::oid[], 1) is distinct from 1
+           or v_args[0] <> 'pgque.message'::regtype then
+            raise exception 'handler % must take exactly one argument of type pgque.message', new.handler
+                using errcode = 'invalid_function_definition',
+                      hint = 'Declare it as: CREATE FUNCTION f(msg pgque.message) RETURNS void ...';
+        end if;
+        if (select p.prokind from pg_proc p where p.oid = new.handler) <> 'f' then
+            raise exception 'handler % must be a function, not a procedure or aggregate', new.handler
+                using errcode = 'invalid_function_definition';
+        end if;
+        if not has_function_privilege(new.owner, new.handler, 'EXECUTE') then
+            raise exception 'role % may not execute handler %', new.owner, new.handler
+                using errcode = 'insufficient_privilege';
+        end if;
+    end if;
+    return new;
+end
+$$;
+create trigger check_route before insert or update on pgque_worker.route
+    for each row execute function pgque_worker._check_route();
+
+-- Credentials go with an HTTP route, and headers must be ones a request can
+-- carry. Checked for every write, through the API or not.
+create function pgque_worker._check_route_secret()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_header text;
+begin
+    if not exists (select from pgque_worker.route r
+                    where r.consumer_id = new.consumer_id and r.event_type = new.event_type
+                      and r.kind = 'http') then
+        raise exception 'signing secrets and headers belong to HTTP routes only'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if new.secret is not null then
+        begin
+            if new.secret !~ '^whsec_[A-Za-z0-9+/]+={0,2}$'
+               or length(decode(substr(new.secret, 7), 'base64')) = 0 then
+                raise exception using errcode = 'invalid_parameter_value';
+            end if;
+        exception when others then
+            raise exception 'secret must be ''whsec_'' followed by base64, as Standard Webhooks gives it'
+                using errcode = 'invalid_parameter_value';
+        end;
+    end if;
+    if jsonb_typeof(new.headers) <> 'object' then
+        raise exception 'headers must be a JSON object of header names and string values'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    select h.key into v_header from jsonb_each(new.headers) h
+     where jsonb_typeof(h.value) <> 'string'
+        or h.key !~ '^[A-Za-z0-9!#$%&''*+.^_`|~-]+$'
+        or h.value #>> '{}' ~ '[\r\n\x00]'
+        or lower(h.key) in ('content-type', 'content-length', 'host', 'transfer-encoding',
+                            'webhook-id', 'webhook-timestamp', 'webhook-signature')
+     limit 1;
+    if found then
+        raise exception 'header "%" is not allowed (a header needs a token name and a one-line string value; Content-Type and webhook-* are set by pgque_worker)', v_header
+            using errcode = 'invalid_parameter_value';
+    end if;
+    return new;
+end
+$$;
+create trigger check_route_secret before insert or update on pgque_worker.route_secret
+    for each row execute function pgque_worker._check_route_secret();
+
+-- Config changes reach the workers within a second: at commit, this wakes
+-- the database worker, which starts, stops or reconfigures consumer workers.
+create function pgque_worker._config_changed()
+returns trigger
+language c
+as 'MODULE_PATHNAME', 'pgque_worker_config_changed';
+create trigger config_changed after insert or update or delete or truncate on pgque_worker.consumer
+    for each statement execute function pgque_worker._config_changed();
+create trigger config_changed after insert or update or delete or truncate on pgque_worker.route
+    for each statement execute function pgque_worker._config_changed();
+create trigger config_changed after insert or update or delete or truncate on pgque_worker.route_secret
+    for each statement execute function pgque_worker._config_changed();
+
+-- The consumer row of (queue, consumer), or a clear error.
+create function pgque_worker._consumer(queue text, consumer text)
+returns pgque_worker.consumer
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if queue is null or consumer is null then
+        raise exception 'queue and consumer must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    select * into c from pgque_worker.consumer k where k.queue = _consumer.queue and k.consumer = _consumer.consumer;
+    if not found then
+        raise exception 'no pgque_worker consumer "%" on queue "%"', consumer, queue
+            using errcode = 'undefined_object',
+                  hint = 'Declare one with pgque_worker.handle() or pgque_worker.set_consumer().';
+    end if;
+    return c;
+end
+$$;
+
+-- Clear error unless the current role may change consumer c.
+create function pgque_worker._check_owner(c pgque_worker.consumer)
+returns void
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if not pg_has_role(c.owner, 'MEMBER') then
+        raise exception 'consumer "%" on queue "%" belongs to role %', c.consumer, c.queue, c.owner
+            using errcode = 'insufficient_privilege',
+                  hint = 'Only its owner or a superuser may change it.';
+    end if;
+end
+$$;
+
+-- The consumer a new route goes to: created with the defaults (and
+-- registered with pgque) when needed; an error unless the caller may change it.
+create function pgque_worker._route_consumer(queue text, consumer text)
+returns pgque_worker.consumer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if queue is not null and consumer is not null
+       and not exists (select from pgque_worker.consumer k
+                        where k.queue = _route_consumer.queue and k.consumer = _route_consumer.consumer) then
+        perform pgque_worker.set_consumer(queue, consumer);
+    end if;
+    c := pgque_worker._consumer(queue, consumer);
+    perform pgque_worker._check_owner(c);
+    return c;
+end
+$$;
+
+-- Creates (with the defaults: 100 messages, 60 s retry delay, 30 s poll,
+-- enabled) or updates a consumer; NULL or an omitted argument keeps the
+-- current value. Registers the pgque consumer when needed.
+create function pgque_worker.set_consumer(
+    queue text, consumer text,
+    max_messages int default null, retry_after interval default null,
+    poll_interval interval default null, enabled boolean default null)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if queue is null or consumer is null then
+        raise exception 'queue and consumer must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    if max_messages is not null and max_messages not between 1 and 100000 then
+        raise exception 'max_messages must be between 1 and 100000, got %', max_messages
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if retry_after not between interval '0' and interval '365 days' then
+        raise exception 'retry_after must be between 0 and 365 days, got %', retry_after
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if poll_interval not between interval '1 millisecond' and interval '1 day' then
+        raise exception 'poll_interval must be between 1 millisecond and 1 day, got %', poll_interval
+            using errcode = 'invalid_parameter_value';
+    end if;
+    select * into c from pgque_worker.consumer k
+     where k.queue = set_consumer.queue and k.consumer = set_consumer.consumer;
+    if found then
+        perform pgque_worker._check_owner(c);
+        update pgque_worker.consumer k
+           set max_messages = coalesce(set_consumer.max_messages, k.max_messages),
+               retry_after = coalesce(set_consumer.retry_after, k.retry_after),
+               poll_interval = coalesce(set_consumer.poll_interval, k.poll_interval),
+               enabled = coalesce(set_consumer.enabled, k.enabled)
+         where k.id = c.id;
+        return;
+    end if;
+    perform pgque.register_consumer(queue, consumer);   -- errors for an unknown queue
+    insert into pgque_worker.consumer (queue, consumer, max_messages, retry_after, poll_interval, enabled)
+    values (queue, consumer, coalesce(max_messages, 100), coalesce(retry_after, '60 seconds'),
+            coalesce(poll_interval, '30 seconds'), coalesce(enabled, true));
+end
+$$;
+
+-- Clear error unless timeout (NULL: none) fits a route: statement_timeout
+-- is an int of milliseconds, so at most 24 days.
+create function pgque_worker._check_timeout(timeout interval)
+returns void
+language plpgsql immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if timeout not between interval '1 millisecond' and interval '24 days' then
+        raise exception 'timeout must be between 1 millisecond and 24 days, got %', timeout
+            using errcode = 'invalid_parameter_value';
+    end if;
+end
+$$;
+
+-- Routes event_type ('*': every type without a route of its own) of
+-- (queue, consumer) to handler, a function taking one pgque.message, run as
+-- the calling role under statement_timeout = timeout when given. Creates the
+-- consumer when needed; replaces an existing route for the type.
+create function pgque_worker.handle(queue text, consumer text, event_type text,
+                                    handler regprocedure, timeout interval default null)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if handler is null then
+        raise exception 'handler must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    perform pgque_worker._check_timeout(timeout);
+    c := pgque_worker._route_consumer(queue, consumer);
+    insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, timeout)
+    values (c.id, event_type, 'sql', handler, timeout)
+    on conflict on constraint route_pkey do update
+       set kind = 'sql', handler = excluded.handler, url = null,
+           timeout = excluded.timeout, owner = excluded.owner;
+    delete from pgque_worker.route_secret s
+     where s.consumer_id = c.id and s.event_type = handle.event_type;
+end
+$$;
+
+create function pgque_worker.unhandle(queue text, consumer text, event_type text)
+returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer := pgque_worker._consumer(queue, consumer);
+begin
+    perform pgque_worker._check_owner(c);
+    delete from pgque_worker.route r where r.consumer_id = c.id and r.event_type = unhandle.event_type;
+    return found;
+end
+$$;
+
+-- Stops and forgets a consumer; with unregister, also unregisters it from
+-- the queue (its position and pending retries are lost).
+create function pgque_worker.drop_consumer(queue text, consumer text, unregister boolean default false)
+returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    select * into c from pgque_worker.consumer k
+     where k.queue = drop_consumer.queue and k.consumer = drop_consumer.consumer;
+    if not found then
+        return false;
+    end if;
+    perform pgque_worker._check_owner(c);
+    delete from pgque_worker.consumer k where k.id = c.id;
+    if unregister then
+        perform pgque.unregister_consumer(queue, consumer);
+    end if;
+    return true;
+end
+$$;
+
+-- Turns dispatching to (queue, consumer) off or on; an error for a consumer
+-- that was never declared.
+create function pgque_worker._set_enabled(queue text, consumer text, enabled boolean)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform pgque_worker._consumer(queue, consumer);
+    perform pgque_worker.set_consumer(queue, consumer, enabled => enabled);
+end
+$$;
+
+-- Stops dispatching to (queue, consumer) until resume(); its messages wait in
+-- the queue.
+create function pgque_worker.pause(queue text, consumer text)
+returns void
+language sql
+set search_path = pg_catalog, pg_temp
+as $$ select pgque_worker._set_enabled(queue, consumer, false) $$;
+
+create function pgque_worker.resume(queue text, consumer text)
+returns void
+language sql
+set search_path = pg_catalog, pg_temp
+as $$ select pgque_worker._set_enabled(queue, consumer, true) $$;
+
+-- Why url is no place an HTTP route of `owner` may send to, or NULL:
+-- http/https only, a host, and unless owner is a superuser, a host that
+-- pgque_worker.http_allowed_hosts allows.
+create function pgque_worker._http_target_error(url text, owner regrole)
+returns text
+language c stable
+as 'MODULE_PATHNAME', 'pgque_worker_http_target_error';
+
+-- Routes event_type of (queue, consumer) to an HTTP endpoint: each message is
+-- POSTed as JSON, with Standard Webhooks headers, signed when a secret
+-- ('whsec_' + base64) is given. Creates the consumer when needed; replaces
+-- an existing route for the type. See docs/webhooks.md.
+create function pgque_worker.handle_http(queue text, consumer text, event_type text, url text,
+                                         headers jsonb default '{}', secret text default null,
+                                         timeout interval default '10 seconds')
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    c pgque_worker.consumer;
+begin
+    if url is null then
+        raise exception 'url must not be null' using errcode = 'null_value_not_allowed';
+    end if;
+    if headers is null then
+        raise exception 'headers must not be null (use ''{}'')' using errcode = 'null_value_not_allowed';
+    end if;
+    if timeout is null then
+        raise exception 'timeout must be a positive interval, got NULL'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    perform pgque_worker._check_timeout(timeout);
+    c := pgque_worker._route_consumer(queue, consumer);
+    insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, url, timeout)
+    values (c.id, event_type, 'http', null, url, timeout)
+    on conflict on constraint route_pkey do update
+       set kind = 'http', handler = null, url = excluded.url,
+           timeout = excluded.timeout, owner = excluded.owner;
+    delete from pgque_worker.route_secret s
+     where s.consumer_id = c.id and s.event_type = handle_http.event_type;
+    if secret is not null or headers <> '{}' then
+        insert into pgque_worker.route_secret (consumer_id, event_type, secret, headers)
+        values (c.id, event_type, secret, headers);
+    end if;
+end
+$$;
+
+-- What every role may know of a route's credentials: whether it is signed,
+-- and the names (not the values) of its extra headers. SECURITY DEFINER:
+-- route_secret itself is readable by its owner only.
+create function pgque_worker._route_credentials(consumer_id int, event_type text,
+                                                out signed boolean, out header_names text[])
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    select s.secret is not null,
+           array(select k from pg_catalog.jsonb_object_keys(coalesce(s.headers, '{}')) k order by k)
+      from (select) one
+      left join pgque_worker.route_secret s
+        on s.consumer_id = _route_credentials.consumer_id
+       and s.event_type = _route_credentials.event_type
+$$;
+
+create view pgque_worker.handlers as
+select c.queue, c.consumer, r.event_type, r.kind,
+       case r.kind when 'sql' then r.handler::text else r.url end as target,
+       k.header_names,
+       case when k.signed then '********' end as secret,
+       r.timeout, r.owner
+  from pgque_worker.route r join pgque_worker.consumer c on c.id = r.consumer_id
+  cross join lateral pgque_worker._route_credentials(r.consumer_id, r.event_type) k;
+
+-- A consumer's lag as pgque reports it; NULLs while the database has no
+-- pgque API (pgque_worker may be installed first). SECURITY DEFINER: lag is
+-- not secret, and readers of the view need not be pgque_reader.
+create function pgque_worker._consumer_lag(queue text, consumer text,
+                                           out lag interval, out pending_events bigint)
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if to_regprocedure('pgque.get_consumer_info(text,text)') is null then
+        return;
+    end if;
+    select i.lag, i.pending_events into lag, pending_events
+      from pgque.get_consumer_info(queue, consumer) i;
+end
+$$;
+
+-- Why the workers do not run consumer c, or NULL when they do. The consumer
+-- supervisor asks the same question, so the view says what the workers do.
+-- A dropped owner stops the consumer (its messages wait in the queue) rather
+-- than letting the workers act for a role that no longer exists.
+create function pgque_worker._stop_reason(c pgque_worker.consumer)
+returns text
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select case
+        when not c.enabled then 'paused'
+        when not exists (select from pgque_worker.route r where r.consumer_id = c.id) then 'no handlers'
+        when not exists (select from pg_catalog.pg_roles a where a.oid = c.owner)
+            then 'stopped: its owner role (oid ' || c.owner::oid || ') was dropped'
+        when exists (select from pgque_worker.route r
+                      where r.consumer_id = c.id
+                        and not exists (select from pg_catalog.pg_roles a where a.oid = r.owner))
+            then 'stopped: the owner role of a route was dropped'
+    end
+$$;
+
+create view pgque_worker.consumers as
+select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_interval, c.enabled,
+       coalesce(pgque_worker._stop_reason(c), 'active') as state,
+       coalesce(s.processed, 0) as processed, coalesce(s.failed, 0) as failed,
+       coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
+       coalesce(s.unhandled, 0) as unhandled, s.last_batch_at, s.last_error, s.last_error_at,
+       i.lag, i.pending_events
+  from pgque_worker.consumer c
+  left join pgque_worker.consumer_stats s on s.consumer_id = c.id
+  left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
+
+grant select on pgque_worker.handlers, pgque_worker.consumers to public;

@@ -1,0 +1,38 @@
+#include "pgque_worker/pg/session.hpp"
+
+#include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/postgres.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+#include "utils/syscache.h"
+}
+
+namespace pgque::pg {
+
+void PinWorkerSession()
+{
+    Call([] {
+        SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+        SetConfigOption("max_parallel_workers_per_gather", "0", PGC_SUSET, PGC_S_SESSION);
+    });
+}
+
+// GetUserIdAndSecContext and SetUserIdAndSecContext only read and assign
+// globals: they cannot raise an error.
+AsRole::AsRole(unsigned int role)
+{
+    Oid user;
+    GetUserIdAndSecContext(&user, &saved_context_);
+    saved_user_ = user;
+    SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+AsRole::~AsRole() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+
+bool RoleExists(unsigned int role)
+{
+    return Call([&] { return SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(role)); });
+}
+
+}  // namespace pgque::pg
