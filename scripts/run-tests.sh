@@ -22,7 +22,7 @@ run_unit() {
   local bin="$repo/build/unit_tests" log
   mkdir -p "$repo/build"
   if ! g++ -std=c++17 -O1 -g -Wall -Wextra -Werror -I"$repo/include" \
-      -isystem /usr/include/nlohmann \
+      -isystem /usr/include/nlohmann -DPGQUE_SOURCE_DIR="\"$repo\"" \
       "$repo"/test/unit/*.cpp "$repo"/src/core/*.cpp \
       -lgtest -lgtest_main -lpthread -lssl -lcrypto -o "$bin"; then
     count unit 0 1

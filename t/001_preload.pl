@@ -24,7 +24,7 @@ is($node->safe_psql('postgres', 'SELECT pgque.version()'), '0.1.0', 'pgque_pgq w
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'pgque_worker'");
 $node->restart;
 $node->safe_psql('postgres', 'CREATE EXTENSION pgque_worker');
-is($node->safe_psql('postgres', 'SELECT pgque_worker.version()'), '0.1.0', 'preloaded, it installs');
+is($node->safe_psql('postgres', 'SELECT pgque_worker.version()'), '0.2.0', 'preloaded, it installs');
 
 ($rc, $out, $err) = $node->psql('postgres', 'SET pgque_worker.no_such_setting = 1');
 like($err, qr/invalid configuration parameter name "pgque_worker.no_such_setting"/,

@@ -107,7 +107,7 @@ my @refused = (
     ["SELECT pgque_worker.handle_http('orders', 'x', '*', '$base/ok', '{}', 'plain-secret')", qr/whsec_/, 'a secret not in whsec_ form'],
     ["SELECT pgque_worker.handle_http('orders', 'x', '*', '$base/ok', '{\"Bad Header\": \"v\"}')", qr/header "Bad Header" is not allowed/, 'a malformed header name'],
     ["SELECT pgque_worker.handle_http('orders', 'x', '*', '$base/ok', '{\"webhook-id\": \"v\"}')", qr/header "webhook-id" is not allowed/, 'a reserved header'],
-    ["SELECT pgque_worker.handle_http('orders', 'x', '*', '$base/ok', '{}', NULL, '0')", qr/timeout must be a positive interval/, 'a zero timeout'],
+    ["SELECT pgque_worker.handle_http('orders', 'x', '*', '$base/ok', '{}', NULL, '0')", qr/timeout must be between 1 millisecond and 24 days/, 'a zero timeout'],
     ["SELECT pgque_worker.handle('orders', 'hooks', 'sqlish', 'pgque.version()')", qr/(HTTP routes|exactly one argument)/, 'a SQL route on an HTTP consumer'],
 );
 for my $case (@refused) {

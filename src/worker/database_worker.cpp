@@ -109,7 +109,8 @@ private:
     Readiness readiness_ = Readiness::NoApi;
     bool announced_ = false;
     bool has_step2_ = false;
-    bool schema_current_ = false;  // extension pgque_worker is kVersion: consumers may run
+    std::string schema_version_;   // of extension pgque_worker, as last seen
+    bool schema_current_ = false;  // it is kVersion: consumers may run
     std::string refusal_;          // why pgque_worker.role cannot serve, when Refused
     std::string last_logged_error_;
     std::map<std::string, std::string> queue_errors_;
@@ -252,11 +253,11 @@ void DatabaseWorker::TickPass(bool periodic_due)
 // are still ticked but their consumers wait.
 void DatabaseWorker::NoteSchemaVersion(const std::string &installed)
 {
-    bool current = installed == kVersion;
-    if (current == schema_current_)
+    if (installed == schema_version_)
         return;
-    schema_current_ = current;
-    if (current)
+    schema_version_ = installed;
+    schema_current_ = installed == kVersion;
+    if (schema_current_)
         return;
     consumers_.StopAll();
     std::string text = "extension pgque_worker is version " + installed + " in this database; module " +
