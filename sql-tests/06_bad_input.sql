@@ -62,3 +62,19 @@ SELECT pgque.dlq_purge('strict', NULL);
 SELECT type, payload, retry_count FROM got ORDER BY msg_id;
 SELECT pgque.ack(batch_id) FROM got LIMIT 1;
 SELECT count(*) AS dead_letters FROM pgque.dlq_inspect('strict');
+
+-- Extreme limits: pgque's clients pass 2147483647 for "everything".
+SELECT count(pgque.send('strict', 'e', 'x' || i)) FROM generate_series(1, 3) i;
+SELECT pgque.force_next_tick('strict') IS NOT NULL AS forced, pgque.ticker('strict') IS NOT NULL AS ticked;
+SELECT count(*) AS received FROM pgque.receive('strict', 'c', 2147483647);
+SELECT count(*) FROM pgque.receive('strict', 'c', -2147483648);
+SELECT count(*) FROM pgque.receive('strict', 'c', 0);
+
+-- event_dead: one event of an active batch to the dead letters, at once.
+CREATE TEMP TABLE poison AS SELECT * FROM pgque.receive('strict', 'c', 1);
+SELECT pgque.event_dead(batch_id, msg_id, 'crashed the consumer worker 2 times', created_at,
+                        NULL, retry_count, type, payload) FROM poison;
+SELECT pgque.event_dead(batch_id, msg_id, 'again', created_at, NULL, retry_count, type, payload) FROM poison;
+SELECT pgque.event_dead(987654321, 1, 'x', now(), NULL, NULL, NULL, NULL);
+SELECT ev_type, ev_data, dl_reason FROM pgque.dlq_inspect('strict') WHERE dl_reason LIKE 'crashed%';
+SELECT pgque.ack(batch_id) FROM poison;

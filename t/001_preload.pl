@@ -19,7 +19,7 @@ is($node->safe_psql('postgres',
 
 # The engine does not need the module.
 $node->safe_psql('postgres', 'CREATE EXTENSION pgque_pgq CASCADE');
-is($node->safe_psql('postgres', 'SELECT pgque.version()'), '0.1.0', 'pgque_pgq works on its own');
+is($node->safe_psql('postgres', 'SELECT pgque.version()'), '0.2.0', 'pgque_pgq works on its own');
 
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'pgque_worker'");
 $node->restart;

@@ -1,5 +1,6 @@
-# ALTER EXTENSION pgque_worker UPDATE from 0.1.0 to 0.2.0: an updated
-# database is the same as a fresh 0.2.0 one, catalog by catalog, keeps its
+# ALTER EXTENSION ... UPDATE of pgque_worker and pgque_pgq from 0.1.0 to
+# 0.2.0: an updated database is the same as a fresh 0.2.0 one, catalog by
+# catalog, for both schemas; keeps its
 # consumers, routes, secrets and pending events, moves header values to the
 # owner-only table, and goes on dispatching with nothing lost.
 use strict;
@@ -14,7 +15,7 @@ my $node = new_node('upgrade', "pgque_worker.tick_interval = '200ms'",
     "pgque_worker.http_allowed_hosts = '127.0.0.1'");
 
 # Every object of schema pgque_worker, described by what it does, not by oid.
-my $describe = q{
+my $describe_worker = q{
 SELECT string_agg(line, E'\n' ORDER BY line) FROM (
   SELECT 'column ' || c.relname || ': ' ||
          string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
@@ -59,9 +60,17 @@ SELECT string_agg(line, E'\n' ORDER BY line) FROM (
 ) lines(line)};
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh; CREATE DATABASE upgraded;');
+# The same description for any schema (and its extension).
+sub describe {
+    my ($db, $schema, $extension) = @_;
+    (my $sql = $describe_worker) =~ s/pgque_worker/$extension/g;
+    $sql =~ s/'$extension'::regnamespace/'$schema'::regnamespace/g;
+    $sql =~ s/schemaname = '$extension'/schemaname = '$schema'/g;
+    return $node->safe_psql($db, $sql);
+}
 $node->safe_psql('fresh', 'CREATE EXTENSION pgque_pgq CASCADE; CREATE EXTENSION pgque_worker;');
 $node->safe_psql('upgraded', q{
-    CREATE EXTENSION pgque_pgq CASCADE; CREATE EXTENSION pgque_worker VERSION '0.1.0';
+    CREATE EXTENSION pgque_pgq VERSION '0.1.0' CASCADE; CREATE EXTENSION pgque_worker VERSION '0.1.0';
     CREATE ROLE app; GRANT pgque_reader, pgque_writer TO app;
     CREATE TABLE got (payload text); GRANT INSERT ON got TO app;
     CREATE FUNCTION keep(m pgque.message) RETURNS void LANGUAGE sql AS $$ INSERT INTO got VALUES (m.payload) $$;
@@ -80,11 +89,13 @@ ok(wait_for($node, 'upgraded', q{SELECT last_error LIKE '%runs no consumers unti
     'the new module serves it but runs no consumers on the old schema, and says so');
 is($node->safe_psql('upgraded', q{SELECT count(*) FROM got}), '0', 'so nothing was dispatched yet');
 
-$node->safe_psql('upgraded', 'ALTER EXTENSION pgque_worker UPDATE');
-my $fresh = $node->safe_psql('fresh', $describe);
-my $upgraded = $node->safe_psql('upgraded', $describe);
-ok(length($fresh) > 5000, 'the description covers the schema');
-is($upgraded, $fresh, 'the updated database is the same as a fresh 0.2.0 one');
+$node->safe_psql('upgraded', 'ALTER EXTENSION pgque_pgq UPDATE; ALTER EXTENSION pgque_worker UPDATE;');
+for my $pair (['pgque_worker', 'pgque_worker'], ['pgque', 'pgque_pgq']) {
+    my $fresh = describe('fresh', @$pair);
+    my $upgraded = describe('upgraded', @$pair);
+    ok(length($fresh) > 5000, "the description covers schema $pair->[0]");
+    is($upgraded, $fresh, "extension $pair->[1], updated, is the same as a fresh 0.2.0 one");
+}
 
 is($node->safe_psql('upgraded', q{SELECT count(*) FROM pgque_worker.consumer}), '2', 'consumers kept');
 is($node->safe_psql('upgraded', q{SELECT header_names::text || ' ' || secret FROM pgque_worker.handlers WHERE kind = 'http'}),

@@ -5,7 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <nlohmann/json.hpp>
+
+#include "pgque_worker/core/json_text.hpp"
 
 namespace pgque::core {
 
@@ -106,27 +107,47 @@ std::string WebhookId(std::string_view queue, std::string_view consumer, std::in
 
 std::string WebhookBody(const WebhookMessage &m)
 {
-    using nlohmann::json;
-    auto text_or_null = [](const std::optional<std::string> &v) { return v ? json(*v) : json(nullptr); };
-    json body = {
-        {"queue", m.queue},
-        {"consumer", m.consumer},
-        {"msg_id", m.msg_id},
-        {"batch_id", m.batch_id},
-        {"type", text_or_null(m.type)},
-        {"retry_count", m.retry_count ? json(*m.retry_count) : json(nullptr)},
-        {"created_at", m.created_at},
+    std::string body;
+    body.reserve(256 + (m.payload ? m.payload->size() : 0));
+    auto text_or_null = [&](const std::optional<std::string> &v) {
+        if (v)
+            AppendJsonString(body, *v);
+        else
+            body += "null";
     };
-    if (m.payload) {
-        // Untrusted text: parse without exceptions and check.
-        json parsed = json::parse(*m.payload, nullptr, false);
-        body["payload"] = parsed.is_discarded() ? json(*m.payload) : parsed;
+    body += "{\"queue\":";
+    AppendJsonString(body, m.queue);
+    body += ",\"consumer\":";
+    AppendJsonString(body, m.consumer);
+    body += ",\"msg_id\":" + std::to_string(m.msg_id);
+    body += ",\"batch_id\":" + std::to_string(m.batch_id);
+    body += ",\"type\":";
+    text_or_null(m.type);
+    body += ",\"payload\":";
+    if (!m.payload) {
+        body += "null";
     } else {
-        body["payload"] = nullptr;
+        switch (CheckJson(*m.payload, kMaxPayloadDepth)) {
+        case JsonCheck::Valid:
+            body += *m.payload;  // as stored, byte for byte
+            break;
+        case JsonCheck::Invalid:
+            AppendJsonString(body, *m.payload);
+            break;
+        case JsonCheck::TooDeep:
+            throw UnsendablePayload("the payload is JSON nested deeper than " +
+                                    std::to_string(kMaxPayloadDepth) + " levels");
+        }
     }
-    for (int i = 0; i < 4; i++)
-        body["extra" + std::to_string(i + 1)] = text_or_null(m.extra[i]);
-    return body.dump(-1, ' ', false, json::error_handler_t::replace);
+    body += ",\"retry_count\":" + (m.retry_count ? std::to_string(*m.retry_count) : std::string("null"));
+    body += ",\"created_at\":";
+    AppendJsonString(body, m.created_at);
+    for (int i = 0; i < 4; i++) {
+        body += ",\"extra" + std::to_string(i + 1) + "\":";
+        text_or_null(m.extra[i]);
+    }
+    body += "}";
+    return body;
 }
 
 double BackoffSeconds(double retry_after_seconds, int retry_count)

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+
+#include "pgque_worker/core/json_text.hpp"
 #include <vector>
 
 #include "pgque_worker/core/webhook.hpp"
@@ -67,6 +69,48 @@ TEST(Webhook, BodyEmbedsJsonPayloadsAndQuotesOthers)
     body = nlohmann::json::parse(WebhookBody(m));
     EXPECT_EQ(body["payload"], "not {json");
     EXPECT_EQ(body["retry_count"], 2);
+}
+
+TEST(Webhook, BodyCarriesThePayloadByteForByte)
+{
+    WebhookMessage m;
+    m.queue = "q";
+    m.consumer = "c";
+    for (std::string payload : {R"({"id":123456789012345678901234567890,"amount":19.9900000000000000001})",
+                                R"({"b": 1, "a": [1e400, -0.0, 1E+2]})", R"(  "x"  )", "null"}) {
+        m.payload = payload;
+        std::string body = WebhookBody(m);
+        EXPECT_NE(body.find("\"payload\":" + payload + ","), std::string::npos) << body;
+        // (1e400 is JSON, though nlohmann cannot hold it in a double.)
+        EXPECT_EQ(pgque::core::CheckJson(body, 10), pgque::core::JsonCheck::Valid) << body;
+    }
+}
+
+TEST(Webhook, DeepPayloadsAreRefusedWithoutRecursion)
+{
+    WebhookMessage m;
+    for (std::size_t depth : {std::size_t(100000), std::size_t(1000000)}) {
+        m.payload = std::string(depth, '[') + std::string(depth, ']');
+        EXPECT_THROW(WebhookBody(m), pgque::core::UnsendablePayload);
+    }
+    m.payload = std::string(1000, '[') + std::string(1000, ']');
+    EXPECT_NE(WebhookBody(m).find(*m.payload), std::string::npos);
+    m.payload = std::string(100, '[');  // unbalanced: not JSON, sent as a string
+    EXPECT_NE(WebhookBody(m).find("\"payload\":\"[[["), std::string::npos);
+}
+
+TEST(Webhook, HostileTextFieldsStayValidJson)
+{
+    WebhookMessage m;
+    m.queue = "q\"\\\n";
+    m.consumer = "caf\xe9";  // Latin-1, not UTF-8
+    m.type = std::string("a\0b", 3);
+    m.payload = "\xff\xfe not json";
+    auto body = nlohmann::json::parse(WebhookBody(m));
+    EXPECT_EQ(body["queue"], "q\"\\\n");
+    EXPECT_EQ(body["consumer"], "caf\xEF\xBF\xBD");
+    EXPECT_EQ(body["type"], std::string("a\0b", 3));
+    EXPECT_EQ(body["payload"], "\xEF\xBF\xBD\xEF\xBF\xBD not json");
 }
 
 TEST(Webhook, BackoffDoublesPerRetryUpToAnHour)

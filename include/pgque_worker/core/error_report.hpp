@@ -10,11 +10,9 @@
 #include <cstddef>
 #include <string_view>
 
-namespace pgque::core {
+#include "pgque_worker/core/utf8.hpp"
 
-// Copies src into dst[0..capacity-1] with a terminating NUL, cutting at a
-// UTF-8 character boundary when src does not fit. Returns the bytes copied.
-std::size_t CopyTruncatedUtf8(std::string_view src, char *dst, std::size_t capacity);
+namespace pgque::core {
 
 struct ErrorReport {
     static constexpr std::size_t kMessageCapacity = 1024;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -38,8 +39,20 @@ struct WebhookMessage {
     std::optional<std::string> extra[4];
 };
 
-// The POST body: a JSON object; the payload embedded as JSON when it is
-// valid JSON, as a JSON string otherwise.
+// Deepest JSON payload sent as JSON. Deeper ones are refused (the check is
+// iterative, so this bounds only what receivers must parse).
+inline constexpr std::size_t kMaxPayloadDepth = 10000;
+
+// A payload that can never be sent as it is: dead-lettered at once.
+class UnsendablePayload : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The POST body: a JSON object; the payload embedded exactly as stored when
+// it is valid JSON (numbers, key order and precision untouched), as a JSON
+// string otherwise. Throws UnsendablePayload for JSON nested deeper than
+// kMaxPayloadDepth.
 std::string WebhookBody(const WebhookMessage &message);
 
 // Seconds before the next attempt: retry_after * 2^retry_count, at most an hour.

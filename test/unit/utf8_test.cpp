@@ -1,0 +1,39 @@
+#include <gtest/gtest.h>
+
+#include "pgque_worker/core/utf8.hpp"
+
+using pgque::core::AsciiEscaped;
+using pgque::core::CopyTruncatedUtf8;
+using pgque::core::ValidUtf8;
+
+const std::string kReplacement = "\xef\xbf\xbd";
+
+TEST(Utf8, InvalidBytesBecomeReplacementCharacters)
+{
+    EXPECT_EQ(ValidUtf8("plain"), "plain");
+    EXPECT_EQ(ValidUtf8("caf\xe9"), "caf" + kReplacement);                       // Latin-1
+    EXPECT_EQ(ValidUtf8("\xc0\xaf"), kReplacement + kReplacement);               // overlong '/'
+    EXPECT_EQ(ValidUtf8("\xed\xa0\x80"), kReplacement + kReplacement + kReplacement);  // surrogate
+    EXPECT_EQ(ValidUtf8("\xf4\x90\x80\x80").substr(0, 3), kReplacement);         // > U+10FFFF
+    EXPECT_EQ(ValidUtf8(std::string("a\0b", 3)), "a" + kReplacement + "b");       // no NUL in text
+    EXPECT_EQ(ValidUtf8("\xe2\x82"), kReplacement + kReplacement);               // cut sequence
+    EXPECT_EQ(ValidUtf8("\xf0\x9f\x98\x80 ok"), "\xf0\x9f\x98\x80 ok");
+}
+
+TEST(Utf8, CutsOnCharacterBoundaries)
+{
+    std::string body = std::string(199, 'x') + "\xc3\xa9";  // 201 bytes: 199 x and an e-acute
+    EXPECT_EQ(ValidUtf8(body, 200), std::string(199, 'x'));
+    EXPECT_EQ(ValidUtf8(body, 201), body);
+    EXPECT_EQ(ValidUtf8("\xe9\xe9\xe9", 4), kReplacement);  // a replacement is 3 bytes
+    char dst[5];
+    EXPECT_EQ(CopyTruncatedUtf8("ab\xc3\xa9z", dst, sizeof dst), 4u);
+    EXPECT_EQ(CopyTruncatedUtf8("abc\xc3\xa9", dst, sizeof dst), 3u);
+    EXPECT_STREQ(dst, "abc");
+}
+
+TEST(Utf8, AsciiEscapingForOtherEncodings)
+{
+    EXPECT_EQ(AsciiEscaped("caf\xc3\xa9 \xf0\x9f\x98\x80"), "caf\\u00E9 \\U0001F600");
+    EXPECT_EQ(AsciiEscaped("plain"), "plain");
+}
