@@ -1,3 +1,4 @@
+#include <climits>
 #include <cstring>
 #include <string>
 
@@ -23,6 +24,8 @@ int http_max_connections = 32;
 int http_timeout_ms = 30000;
 char *http_allowed_hosts = nullptr;
 char *databases = nullptr;
+int max_batch_kb = 64 * 1024;
+int poison_crash_limit = 2;
 
 // A comma-separated list of database names, or empty for all databases.
 bool CheckDatabaseList(char **newval, void **, GucSource)
@@ -100,6 +103,18 @@ void DefineSettings()
         "Hosts that HTTP routes of non-superusers may send to: names, \"*.domain\", or \"*\".",
         "Empty: only superusers may declare HTTP routes. Guards internal services.",
         &http_allowed_hosts, "", PGC_SUSET, GUC_LIST_INPUT, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.max_batch_bytes",
+        "Most message bytes a consumer worker holds in memory at once.",
+        "A batch is read whole and handled in slices of at most max_messages messages and "
+        "this many bytes; a single larger message is handled alone.",
+        &max_batch_kb, 64 * 1024, 64, INT_MAX, PGC_SIGHUP, GUC_UNIT_KB, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.poison_crash_limit",
+        "Deaths of a consumer worker while handling one message before that message is dead-lettered.",
+        "After a consumer worker dies during a batch, the batch is replayed one message at a time; "
+        "a message that was being handled during this many deaths goes to the dead letters.",
+        &poison_crash_limit, 2, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("pgque_worker");
 }
 
@@ -112,6 +127,8 @@ std::string WorkerRole() { return worker_role ? worker_role : ""; }
 int HttpMaxConnections() { return http_max_connections; }
 int HttpTimeoutMs() { return http_timeout_ms; }
 std::string HttpAllowedHosts() { return http_allowed_hosts ? http_allowed_hosts : ""; }
+std::size_t MaxBatchBytes() { return static_cast<std::size_t>(max_batch_kb) * 1024; }
+int PoisonCrashLimit() { return poison_crash_limit; }
 
 bool DatabaseAllowed(const char *datname)
 {

@@ -4,9 +4,13 @@
 #include <set>
 
 #include "pgque_worker/config/settings.hpp"
+#include "pgque_worker/core/http_verdict.hpp"
 #include "pgque_worker/core/route_table.hpp"
+#include "pgque_worker/core/slice_budget.hpp"
 #include "pgque_worker/core/webhook.hpp"
 #include "pgque_worker/dispatch/engine_calls.hpp"
+#include "pgque_worker/dispatch/sql_dispatch.hpp"
+#include "pgque_worker/pg/cursor.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/pg/spi.hpp"
@@ -19,123 +23,262 @@ namespace pgque::dispatch {
 
 namespace {
 
-std::string Reason(const http::Response &r)
+constexpr const char *kCursorName = "pgque_worker_http_batch";
+constexpr const char *kSelectList =
+    "(m).msg_id, (m).batch_id, (m).type, (m).payload, (m).retry_count,"
+    " pg_catalog.to_json((m).created_at) #>> '{}', (m).extra1, (m).extra2, (m).extra3, (m).extra4";
+enum Column { kMsgId, kBatchId, kType, kPayload, kRetryCount, kCreatedAt, kExtra1 };
+
+// What became of one message of a slice.
+struct Outcome {
+    enum Kind { Unhandled, Delivered, Retry, Dead } kind = Unhandled;
+    double delay_seconds = 0;
+    std::string reason;
+};
+
+class HttpBatch {
+public:
+    HttpBatch(const ConsumerConfig &config, http::HttpClient &client, core::PoisonJournal &journal, BatchOutcome &out)
+        : config_(config), client_(client), journal_(journal), out_(out), routes_(EventTypes(config))
+    {
+    }
+
+    // Reads the next slice in tx, first recording what became of the
+    // previous one; false (after the ack) when the batch is done.
+    bool NextSlice(pg::Transaction &tx, core::SliceBudget &budget);
+    // Sends the slice, outside any transaction.
+    void Deliver();
+
+private:
+    static std::vector<std::string> EventTypes(const ConsumerConfig &config)
+    {
+        std::vector<std::string> types;
+        for (const Route &r : config.routes)
+            types.push_back(r.event_type);
+        return types;
+    }
+    void Record(pg::Transaction &tx);
+    std::vector<pg::Value> Fields(const pg::Row &row) const;
+
+    const ConsumerConfig &config_;
+    http::HttpClient &client_;
+    core::PoisonJournal &journal_;
+    BatchOutcome &out_;
+    core::RouteTable routes_;
+    std::set<std::string> unhandled_types_;
+    std::string batch_id_;
+    bool replay_ = false;
+    std::vector<pg::Row> slice_;
+    std::vector<Outcome> outcomes_;
+};
+
+std::vector<pg::Value> HttpBatch::Fields(const pg::Row &row) const
 {
-    std::string reason = r.status ? "HTTP " + std::to_string(r.status) : "HTTP request failed: " + r.error;
-    if (!r.body_excerpt.empty())
-        reason += ": " + r.body_excerpt.substr(0, 200);
-    return reason;
+    return {row[kMsgId], row[kCreatedAt], row[kRetryCount], row[kType], row[kPayload],
+            row[kExtra1], row[kExtra1 + 1], row[kExtra1 + 2], row[kExtra1 + 3]};
 }
 
-}  // namespace
-
-BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &client,
-                               const char *activity)
+// Nacks and dead letters of the slice just sent, each in a subtransaction:
+// after a crash between this commit and the ack, the batch comes again and
+// an engine may refuse a second nack of the same event; that must not stop
+// the rest.
+void HttpBatch::Record(pg::Transaction &tx)
 {
-    BatchOutcome out;
-    std::vector<pg::Row> rows;
-    {
-        pg::Transaction tx(activity);
-        rows = ReceiveBatchRows(
-            tx, config,
-            "(m).msg_id, (m).batch_id, (m).type, (m).payload, (m).retry_count,"
-            " pg_catalog.to_json((m).created_at) #>> '{}', (m).extra1, (m).extra2, (m).extra3,"
-            " (m).extra4, m::pg_catalog.text");
-        tx.Commit();  // the batch stays open until the ack below
-    }
-    out.messages = static_cast<long>(rows.size());
-    if (rows.empty())
-        return out;
-
-    std::vector<std::string> event_types;
-    for (const Route &r : config.routes)
-        event_types.push_back(r.event_type);
-    core::RouteTable table(event_types);
-
-    std::vector<http::Request> requests;
-    std::vector<size_t> request_of;  // message index of each request
-    std::vector<std::string> refused(rows.size());
-    std::set<std::string> unhandled;
-    const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
-    for (size_t i = 0; i < rows.size(); i++) {
-        const pg::Row &row = rows[i];
-        int route_index = table.RouteFor(row[2]);
-        if (route_index == core::RouteTable::kNoRoute) {
-            out.unhandled++;
-            unhandled.insert(row[2].value_or("(null)"));
+    std::vector<std::string> retried_ids;
+    for (size_t i = 0; i < slice_.size(); i++) {
+        const Outcome &o = outcomes_[i];
+        const std::string msg_id = slice_[i][kMsgId].value_or("0");
+        if (o.kind == Outcome::Delivered) {
+            out_.processed++;
             continue;
         }
-        const Route &route = config.routes[route_index];
+        if (o.kind == Outcome::Unhandled)
+            continue;
+        out_.failed++;
+        out_.last_error = o.reason;
+        std::optional<pg::Error> error = tx.Subtransaction([&] {
+            if (o.kind == Outcome::Dead)
+                DeadLetterFields(tx, batch_id_, Fields(slice_[i]), o.reason);
+            else
+                Nack(tx, config_, batch_id_, MessageOfId(batch_id_, msg_id),
+                     std::to_string(o.delay_seconds) + " seconds", o.reason);
+        });
+        if (error) {
+            out_.last_error = "could not record the outcome of message " + msg_id + ": " + error->what();
+        } else if (o.kind == Outcome::Dead) {
+            out_.dead_lettered++;
+            out_.dead_letters.push_back("message " + msg_id + ": " + o.reason);
+        } else {
+            retried_ids.push_back(msg_id);
+        }
+    }
+    for (const std::string &id : DeadLetteredNow(tx, retried_ids)) {
+        out_.dead_lettered++;
+        out_.dead_letters.push_back("message " + id + " after its last retry: " + out_.last_error);
+    }
+    slice_.clear();
+    outcomes_.clear();
+}
+
+bool HttpBatch::NextSlice(pg::Transaction &tx, core::SliceBudget &budget)
+{
+    Record(tx);
+    pg::Cursor cursor = batch_id_.empty() ? OpenHeldBatch(tx, config_, kCursorName, kSelectList)
+                                          : pg::Cursor::Find(kCursorName);
+    if (!cursor.Valid())
+        throw pg::Error(ERRCODE_INVALID_CURSOR_NAME, "the batch's cursor is gone");
+    budget.NextSlice();
+    while (!budget.Full()) {
+        const long want = budget.NextFetch();
+        SPITupleTable *table = FetchBatch(config_, cursor, want);
+        std::vector<pg::Row> rows = pg::RowsAsText(table);
+        pg::FreeRows(table);
+        for (pg::Row &row : rows) {
+            std::size_t bytes = 0;
+            for (const pg::Value &v : row)
+                bytes += v ? v->size() : 0;
+            budget.Add(bytes);
+            slice_.push_back(std::move(row));
+        }
+        if (static_cast<long>(rows.size()) < want)
+            break;
+    }
+    if (slice_.empty()) {
+        if (!batch_id_.empty()) {
+            Ack(tx, config_, batch_id_);
+            RecordBatchStats(tx, config_, out_);
+        }
+        cursor.Close();
+        return false;
+    }
+    out_.messages += static_cast<long>(slice_.size());
+    if (batch_id_.empty()) {
+        batch_id_ = slice_[0][kBatchId].value_or("0");
+        replay_ = journal_.BeginBatch(std::stoll(batch_id_));
+        out_.replayed = replay_;
+    }
+    return true;
+}
+
+void HttpBatch::Deliver()
+{
+    outcomes_.assign(slice_.size(), Outcome{});
+    std::vector<http::Request> requests;
+    std::vector<size_t> message_of;  // slice index of each request
+    const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    for (size_t i = 0; i < slice_.size(); i++) {
+        pg::Row &row = slice_[i];
+        Outcome &o = outcomes_[i];
+        int route_index = routes_.RouteFor(row[kType]);
+        if (route_index == core::RouteTable::kNoRoute) {
+            out_.unhandled++;
+            if (unhandled_types_.insert(row[kType].value_or("(null)")).second)
+                out_.unhandled_types.push_back(row[kType].value_or("(null)"));
+            continue;
+        }
+        const Route &route = config_.routes[route_index];
+        const int retry_count = row[kRetryCount] ? std::stoi(*row[kRetryCount]) : 0;
         // The allow-list may have changed since the route was declared.
-        std::string refusal = HttpTargetError(route.url, route.owner_is_superuser);
-        if (!refusal.empty()) {
-            refused[i] = "not sent: " + refusal;
+        if (std::string refusal = HttpTargetError(route.url, route.owner_is_superuser); !refusal.empty()) {
+            o = {Outcome::Retry, core::BackoffSeconds(config_.retry_after_seconds, retry_count), "not sent: " + refusal};
             continue;
         }
         core::WebhookMessage m;
-        m.queue = config.queue;
-        m.consumer = config.consumer;
-        m.msg_id = std::stoll(row[0].value_or("0"));
-        m.batch_id = std::stoll(row[1].value_or("0"));
-        m.type = row[2];
-        m.payload = row[3];
-        if (row[4])
-            m.retry_count = std::stoi(*row[4]);
-        m.created_at = row[5].value_or("");
+        m.queue = config_.queue;
+        m.consumer = config_.consumer;
+        m.msg_id = std::stoll(row[kMsgId].value_or("0"));
+        m.batch_id = std::stoll(row[kBatchId].value_or("0"));
+        m.type = row[kType];
+        m.payload = row[kPayload];
+        if (row[kRetryCount])
+            m.retry_count = retry_count;
+        m.created_at = row[kCreatedAt].value_or("");
         for (int k = 0; k < 4; k++)
-            m.extra[k] = row[6 + k];
+            m.extra[k] = row[kExtra1 + k];
 
         http::Request request;
+        try {
+            request.body = core::WebhookBody(m);
+        } catch (const core::UnsendablePayload &e) {
+            o = {Outcome::Dead, 0, std::string("not sent: ") + e.what()};
+            continue;
+        }
+        m.payload.reset();
+        row[kPayload].reset();  // the body holds it now; a dead letter needs no payload of a sent message
         request.url = route.url;
-        request.body = core::WebhookBody(m);
         request.timeout_ms = std::min<long>(route.timeout_ms > 0 ? route.timeout_ms : config::HttpTimeoutMs(),
                                             config::HttpTimeoutMs());
-        const std::string id = core::WebhookId(config.queue, config.consumer, m.msg_id);
+        const std::string id = core::WebhookId(config_.queue, config_.consumer, m.msg_id);
         request.headers = route.headers;
         request.headers.push_back("Content-Type: application/json");
         request.headers.push_back("webhook-id: " + id);
         request.headers.push_back("webhook-timestamp: " + std::to_string(now));
-        if (route.secret)
-            if (std::optional<std::string> key = core::ParseWebhookSecret(*route.secret))
-                request.headers.push_back("webhook-signature: " + core::SignWebhook(*key, id, now, request.body));
+        if (route.secret) {
+            std::optional<std::string> key = core::ParseWebhookSecret(*route.secret);
+            if (!key) {  // never sent unsigned
+                o = {Outcome::Retry, core::BackoffSeconds(config_.retry_after_seconds, retry_count),
+                     "not sent: the route's signing secret is not a valid whsec_ secret"};
+                continue;
+            }
+            request.headers.push_back("webhook-signature: " + core::SignWebhook(*key, id, now, request.body));
+        }
         requests.push_back(std::move(request));
-        request_of.push_back(i);
+        message_of.push_back(i);
     }
-    out.unhandled_types.assign(unhandled.begin(), unhandled.end());
 
-    const std::string delivering = "pgque_worker: consumer \"" + config.consumer + "\" of queue \"" +
-                                   config.queue + "\": delivering " + std::to_string(requests.size()) +
+    const std::string delivering = "pgque_worker: consumer \"" + config_.consumer + "\" of queue \"" +
+                                   config_.queue + "\": delivering " + std::to_string(requests.size()) +
                                    " HTTP requests";
     pg::Call([&] { pgstat_report_activity(STATE_RUNNING, delivering.c_str()); });
-    std::vector<http::Response> responses = client.PostAll(requests, [] {
-        pg::Call([] { CHECK_FOR_INTERRUPTS(); });  // SIGTERM: exit; the batch is delivered again
-    });
-    for (size_t k = 0; k < responses.size(); k++)
-        if (!responses[k].ok)
-            refused[request_of[k]] = Reason(responses[k]);
-
-    pg::Transaction tx(activity);
-    std::vector<std::string> failed_ids;
-    for (size_t i = 0; i < rows.size(); i++) {
-        if (table.RouteFor(rows[i][2]) == core::RouteTable::kNoRoute)
-            continue;
-        if (refused[i].empty()) {
-            out.processed++;
+    auto interrupts = [] { pg::Call([] { CHECK_FOR_INTERRUPTS(); }); };  // SIGTERM: exit; the batch comes again
+    auto judge = [&](size_t k, const http::Response &r) {
+        const pg::Row &row = slice_[message_of[k]];
+        core::HttpVerdict v = core::JudgeResponse(r.status, r.error, r.body_excerpt, r.retry_after_seconds,
+                                                  config_.retry_after_seconds,
+                                                  row[kRetryCount] ? std::stoi(*row[kRetryCount]) : 0);
+        Outcome &o = outcomes_[message_of[k]];
+        o.kind = v.kind == core::HttpVerdict::Delivered ? Outcome::Delivered
+                 : v.kind == core::HttpVerdict::Dead    ? Outcome::Dead
+                                                        : Outcome::Retry;
+        o.delay_seconds = v.delay_seconds;
+        o.reason = v.reason;
+    };
+    if (!replay_) {
+        std::vector<http::Response> responses = client_.PostAll(requests, interrupts);
+        for (size_t k = 0; k < responses.size(); k++)
+            judge(k, responses[k]);
+        return;
+    }
+    // A replay after a death: one request at a time, each marked first.
+    const int limit = config::PoisonCrashLimit();
+    for (size_t k = 0; k < requests.size(); k++) {
+        const std::int64_t id = std::stoll(slice_[message_of[k]][kMsgId].value_or("0"));
+        journal_.MarkInFlight(id);
+        if (int deaths = journal_.DeathsOf(id); deaths >= limit) {
+            outcomes_[message_of[k]] = {Outcome::Dead, 0, CrashReason(deaths)};
             continue;
         }
-        out.failed++;
-        out.last_error = refused[i];
-        failed_ids.push_back(rows[i][0].value_or("0"));
-        // retry_after * 2^retry_count, at most an hour.
-        double delay = core::BackoffSeconds(config.retry_after_seconds, rows[i][4] ? std::stoi(*rows[i][4]) : 0);
-        Nack(tx, config, rows[i][1].value_or(""), rows[i][10].value_or(""),
-             std::to_string(delay) + " seconds", refused[i]);
+        std::vector<http::Response> responses = client_.PostAll({requests[k]}, interrupts);
+        judge(k, responses.at(0));
     }
-    out.dead_lettered = CountDeadLettered(tx, failed_ids);
-    Ack(tx, config, rows[0][1].value_or(""));
-    RecordBatchStats(tx, config, out);
-    tx.Commit();
-    return out;
+}
+
+}  // namespace
+
+BatchOutcome DispatchHttpBatch(const ConsumerConfig &config, http::HttpClient &client, const char *activity,
+                               core::PoisonJournal &journal)
+{
+    BatchOutcome out;
+    HttpBatch batch(config, client, journal, out);
+    core::SliceBudget budget(config.max_messages, config::MaxBatchBytes());
+    for (;;) {
+        pg::Transaction tx(activity);
+        bool more = batch.NextSlice(tx, budget);
+        tx.Commit();  // the batch stays open until the ack
+        if (!more)
+            return out;
+        batch.Deliver();
+    }
 }
 
 }  // namespace pgque::dispatch

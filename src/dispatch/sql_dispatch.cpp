@@ -1,9 +1,13 @@
 #include "pgque_worker/dispatch/sql_dispatch.hpp"
 
+#include <map>
 #include <set>
 
+#include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/core/route_table.hpp"
+#include "pgque_worker/core/slice_budget.hpp"
 #include "pgque_worker/dispatch/engine_calls.hpp"
+#include "pgque_worker/pg/cursor.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/pg/restricted_call.hpp"
@@ -14,115 +18,228 @@ extern "C" {
 
 namespace pgque::dispatch {
 
-BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config)
-{
-    BatchOutcome out;
-    SPITupleTable *batch = ReceiveBatch(tx, config, "m, (m).type, (m).msg_id, (m).batch_id");
-    const long n = batch ? static_cast<long>(batch->numvals) : 0;
-    out.messages = n;
-    if (n == 0)
-        return out;
+namespace {
 
-    // Copy what C++ needs (types and ids) out of the tuples; the composites
-    // stay in SPI memory for the handler calls (and are rendered as text
-    // only for a nack).
-    constexpr int kCols = 3;
-    char **cells = nullptr;
-    pg::Call([&] {
-        cells = static_cast<char **>(palloc0(sizeof(char *) * n * kCols));
-        for (long i = 0; i < n; i++)
-            for (int c = 0; c < kCols; c++)
-                cells[i * kCols + c] = SPI_getvalue(batch->vals[i], batch->tupdesc, c + 2);
-    });
-    std::vector<std::string> event_types;
-    for (const Route &r : config.routes)
-        event_types.push_back(r.event_type);
-    core::RouteTable table(event_types);
-    std::vector<int> route(n);
-    std::set<std::string> unhandled_types;
-    for (long i = 0; i < n; i++) {
-        const char *type = cells[i * kCols];
-        route[i] = table.RouteFor(type ? std::optional<std::string>(type) : std::nullopt);
-        if (route[i] == core::RouteTable::kNoRoute) {
-            out.unhandled++;
-            unhandled_types.insert(type ? type : "(null)");
-        }
-    }
-    out.unhandled_types.assign(unhandled_types.begin(), unhandled_types.end());
-    const std::string batch_id = cells[2] ? cells[2] : "";  // the same in every row
-    const Route *routes = config.routes.data();
-    const int *route_of = route.data();
-    pg::PreparedHandler *handlers = nullptr;
-    MemoryContext batch_context = nullptr;
-    pg::Call([&] {
-        batch_context = CurrentMemoryContext;
-        handlers = static_cast<pg::PreparedHandler *>(
-            palloc0(sizeof(pg::PreparedHandler) * (config.routes.size() + 1)));
-    });
+// Columns of the batch cursor: the message for the handler, then what C++
+// needs of it.
+constexpr const char *kSelectList = "m, (m).type, (m).msg_id, (m).batch_id";
+constexpr int kMessage = 1, kType = 2, kMsgId = 3, kBatchId = 4;
 
-    // Calls the handlers of messages [first, last) (PostgreSQL code only).
-    auto call_range = [&](long first, long last) {
+struct SliceRow {
+    SPITupleTable *table;
+    uint64 index;
+};
+
+// One batch in flight: what stays the same from slice to slice.
+class SqlBatch {
+public:
+    SqlBatch(pg::Transaction &tx, const ConsumerConfig &config, core::PoisonJournal &journal, BatchOutcome &out)
+        : tx_(tx), config_(config), journal_(journal), out_(out), routes_(EventTypes(config))
+    {
         pg::Call([&] {
-            for (long i = first; i < last; i++) {
-                if (route_of[i] == core::RouteTable::kNoRoute)
-                    continue;
-                bool isnull;
-                Datum message = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
-                const Route &r = routes[route_of[i]];
-                pg::PreparedHandler &h = handlers[route_of[i]];
-                pg::PrepareHandler(h, r.handler, r.owner, batch_context);
-                pg::CallRestricted(h, r.owner, r.timeout_ms, message, isnull);
-            }
+            batch_context_ = CurrentMemoryContext;
+            slice_context_ = AllocSetContextCreate(batch_context_, "pgque_worker slice", ALLOCSET_DEFAULT_SIZES);
+            handlers_ = static_cast<pg::PreparedHandler *>(
+                palloc0(sizeof(pg::PreparedHandler) * (config.routes.size() + 1)));
         });
-    };
-
-    std::optional<pg::Error> failure = tx.Subtransaction([&] { call_range(0, n); });
-    if (!failure) {
-        out.processed = n - out.unhandled;
-    } else {
-        std::vector<std::string> failed_ids;
-        for (long i = 0; i < n; i++) {
-            if (route[i] == core::RouteTable::kNoRoute)
-                continue;
-            std::optional<pg::Error> error = tx.Subtransaction([&] { call_range(i, i + 1); });
-            if (!error) {
-                out.processed++;
-                continue;
-            }
-            out.failed++;
-            out.last_error = error->what();
-            failed_ids.push_back(cells[i * kCols + 1]);
-            char *message_text = nullptr;
-            pg::Call([&] { message_text = SPI_getvalue(batch->vals[i], batch->tupdesc, 1); });
-            Nack(tx, config, batch_id, message_text, config.retry_after, out.last_error);
-        }
-        // nack() dead-letters instead of retrying once max_retries is spent.
-        out.dead_lettered = CountDeadLettered(tx, failed_ids);
     }
-    Ack(tx, config, batch_id);
-    return out;
+
+    // Handles rows; the first slice starts the batch (and tells whether it
+    // is a replay).
+    void Slice(const std::vector<SliceRow> &rows);
+    // Frees what the handler calls of the slice allocated.
+    void EndSlice() { pg::Call([&] { MemoryContextReset(slice_context_); }); }
+    // After the last slice: ack (if there was a batch at all).
+    void Finish();
+
+private:
+    static std::vector<std::string> EventTypes(const ConsumerConfig &config)
+    {
+        std::vector<std::string> types;
+        for (const Route &r : config.routes)
+            types.push_back(r.event_type);
+        return types;
+    }
+    // Calls the handlers of rows [first, last) (the unrouted ones skipped).
+    void CallRange(const std::vector<SliceRow> &rows, const std::vector<int> &route, size_t first, size_t last);
+    std::string MessageText(const SliceRow &row);
+    void Fail(const SliceRow &row, const std::string &msg_id, const std::string &error);
+
+    pg::Transaction &tx_;
+    const ConsumerConfig &config_;
+    core::PoisonJournal &journal_;
+    BatchOutcome &out_;
+    core::RouteTable routes_;
+    MemoryContext batch_context_ = nullptr;  // prepared handlers: for the whole batch
+    MemoryContext slice_context_ = nullptr;  // handler calls: reset after each slice
+    pg::PreparedHandler *handlers_ = nullptr;
+    std::set<std::string> unhandled_types_;
+    std::string batch_id_;
+    bool replay_ = false;
+};
+
+std::string SqlBatch::MessageText(const SliceRow &row)
+{
+    char *text = nullptr;
+    pg::Call([&] {
+        MemoryContext old = MemoryContextSwitchTo(slice_context_);
+        text = SPI_getvalue(row.table->vals[row.index], row.table->tupdesc, kMessage);
+        MemoryContextSwitchTo(old);
+    });
+    return text ? text : "";
 }
 
-
-void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const BatchOutcome &out)
+void SqlBatch::CallRange(const std::vector<SliceRow> &rows, const std::vector<int> &route, size_t first, size_t last)
 {
-    tx.Query(
-        "INSERT INTO pgque_worker.consumer_stats AS s"
-        "  (consumer_id, processed, failed, retried, dead_lettered, unhandled, batches,"
-        "   last_batch_at, last_error, last_error_at)"
-        " VALUES ($1::int, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint, 1,"
-        "         pg_catalog.now(), $7, CASE WHEN $7 IS NULL THEN NULL ELSE pg_catalog.now() END)"
-        " ON CONFLICT (consumer_id) DO UPDATE SET"
-        "   processed = s.processed + excluded.processed, failed = s.failed + excluded.failed,"
-        "   retried = s.retried + excluded.retried,"
-        "   dead_lettered = s.dead_lettered + excluded.dead_lettered,"
-        "   unhandled = s.unhandled + excluded.unhandled, batches = s.batches + 1,"
-        "   last_batch_at = excluded.last_batch_at,"
-        "   last_error = coalesce(excluded.last_error, s.last_error),"
-        "   last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
-        {std::to_string(config.id), std::to_string(out.processed), std::to_string(out.failed),
-         std::to_string(out.failed - out.dead_lettered), std::to_string(out.dead_lettered),
-         std::to_string(out.unhandled), out.last_error.empty() ? pg::Value() : pg::Value(out.last_error)});
+    const Route *routes = config_.routes.data();
+    pg::Call([&] {
+        MemoryContext old = MemoryContextSwitchTo(slice_context_);
+        for (size_t i = first; i < last; i++) {
+            if (route[i] == core::RouteTable::kNoRoute)
+                continue;
+            bool isnull;
+            Datum message = SPI_getbinval(rows[i].table->vals[rows[i].index], rows[i].table->tupdesc, kMessage, &isnull);
+            const Route &r = routes[route[i]];
+            pg::PreparedHandler &h = handlers_[route[i]];
+            pg::PrepareHandler(h, r.handler, r.owner, batch_context_);
+            pg::CallRestricted(h, r.owner, r.timeout_ms, message, isnull);
+        }
+        MemoryContextSwitchTo(old);
+    });
+}
+
+// A handler failed: nack the message with the error text (nack dead-letters
+// it instead once its retries are spent).
+void SqlBatch::Fail(const SliceRow &row, const std::string &msg_id, const std::string &error)
+{
+    out_.failed++;
+    out_.last_error = error;
+    Nack(tx_, config_, batch_id_, MessageText(row), config_.retry_after, error);
+    for (const std::string &id : DeadLetteredNow(tx_, {msg_id})) {
+        out_.dead_lettered++;
+        out_.dead_letters.push_back("message " + id + " after its last retry: " + error);
+    }
+}
+
+void SqlBatch::Slice(const std::vector<SliceRow> &rows)
+{
+    const size_t n = rows.size();
+    std::vector<std::string> msg_ids(n);
+    std::vector<int> route(n);
+    char **cells = nullptr;
+    pg::Call([&] {
+        MemoryContext old = MemoryContextSwitchTo(slice_context_);
+        cells = static_cast<char **>(palloc0(sizeof(char *) * (n * 3 + 1)));
+        for (size_t i = 0; i < n; i++)
+            for (int c = 0; c < 3; c++)
+                cells[i * 3 + c] = SPI_getvalue(rows[i].table->vals[rows[i].index], rows[i].table->tupdesc, kType + c);
+        MemoryContextSwitchTo(old);
+    });
+    long routed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *type = cells[i * 3];
+        msg_ids[i] = cells[i * 3 + 1] ? cells[i * 3 + 1] : "";
+        route[i] = routes_.RouteFor(type ? std::optional<std::string>(type) : std::nullopt);
+        if (route[i] == core::RouteTable::kNoRoute) {
+            out_.unhandled++;
+            if (unhandled_types_.insert(type ? type : "(null)").second)
+                out_.unhandled_types.push_back(type ? type : "(null)");
+        } else {
+            routed++;
+        }
+    }
+    if (batch_id_.empty()) {
+        batch_id_ = cells[2] ? cells[2] : "";  // the same in every row
+        replay_ = journal_.BeginBatch(std::stoll(batch_id_));
+        out_.replayed = replay_;
+    }
+
+    if (!replay_) {
+        std::optional<pg::Error> failure = tx_.Subtransaction([&] { CallRange(rows, route, 0, n); });
+        if (!failure) {
+            out_.processed += routed;
+            return;
+        }
+    }
+    // One subtransaction per message: after a failure in the fast path, and
+    // for a replay, where each message is marked in the journal first.
+    const int limit = config::PoisonCrashLimit();
+    for (size_t i = 0; i < n; i++) {
+        if (route[i] == core::RouteTable::kNoRoute)
+            continue;
+        if (replay_) {
+            const std::int64_t id = std::stoll(msg_ids[i]);
+            journal_.MarkInFlight(id);
+            if (int deaths = journal_.DeathsOf(id); deaths >= limit) {
+                std::string reason = CrashReason(deaths);
+                DeadLetter(tx_, batch_id_, MessageText(rows[i]), reason);
+                out_.failed++;
+                out_.dead_lettered++;
+                out_.last_error = reason;
+                out_.dead_letters.push_back("message " + msg_ids[i] + ": " + reason);
+                continue;
+            }
+        }
+        std::optional<pg::Error> error = tx_.Subtransaction([&] { CallRange(rows, route, i, i + 1); });
+        if (error)
+            Fail(rows[i], msg_ids[i], error->what());
+        else
+            out_.processed++;
+    }
+}
+
+void SqlBatch::Finish()
+{
+    if (!batch_id_.empty())
+        Ack(tx_, config_, batch_id_);
+    pg::Call([&] { MemoryContextDelete(slice_context_); });
+}
+
+}  // namespace
+
+std::string CrashReason(int deaths)
+{
+    return "crashed the consumer worker " + std::to_string(deaths) + (deaths == 1 ? " time" : " times");
+}
+
+BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config, core::PoisonJournal &journal)
+{
+    BatchOutcome out;
+    SqlBatch batch(tx, config, journal, out);
+    pg::Cursor cursor = OpenBatch(tx, config, kSelectList);
+    core::SliceBudget budget(config.max_messages, config::MaxBatchBytes());
+    for (bool more = true; more;) {
+        std::vector<SPITupleTable *> tables;
+        std::vector<SliceRow> rows;
+        while (!budget.Full()) {
+            const long want = budget.NextFetch();
+            SPITupleTable *table = FetchBatch(config, cursor, want);
+            if (!table) {
+                more = false;
+                break;
+            }
+            tables.push_back(table);
+            for (uint64 i = 0; i < table->numvals; i++) {
+                rows.push_back({table, i});
+                budget.Add(pg::RowBytes(table, i));
+            }
+            if (static_cast<long>(table->numvals) < want) {
+                more = false;
+                break;
+            }
+        }
+        if (!rows.empty()) {
+            out.messages += static_cast<long>(rows.size());
+            batch.Slice(rows);
+        }
+        for (SPITupleTable *table : tables)
+            pg::FreeRows(table);
+        batch.EndSlice();
+        budget.NextSlice();
+    }
+    cursor.Close();
+    batch.Finish();
+    return out;
 }
 
 }  // namespace pgque::dispatch

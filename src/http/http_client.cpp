@@ -4,7 +4,11 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cctype>
+#include <ctime>
 #include <stdexcept>
+#include <string_view>
 
 #include "pgque_worker/version.hpp"
 
@@ -27,6 +31,29 @@ size_t KeepExcerpt(char *data, size_t size, size_t count, void *user)
     size_t bytes = size * count;
     if (response->body_excerpt.size() < kExcerptBytes)
         response->body_excerpt.append(data, std::min(bytes, kExcerptBytes - response->body_excerpt.size()));
+    return bytes;
+}
+
+// Retry-After: delta-seconds or an HTTP-date (RFC 9110 10.2.3).
+size_t KeepRetryAfter(char *data, size_t size, size_t count, void *user)
+{
+    auto *response = static_cast<Response *>(user);
+    size_t bytes = size * count;
+    std::string_view line(data, bytes);
+    constexpr std::string_view kName = "retry-after:";
+    if (line.size() > kName.size() &&
+        std::equal(kName.begin(), kName.end(), line.begin(),
+                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+        std::string value(line.substr(kName.size()));
+        value.erase(0, value.find_first_not_of(" \t"));
+        value.erase(value.find_last_not_of(" \t\r\n") + 1);
+        if (!value.empty() && value.size() < 64) {
+            if (value.find_first_not_of("0123456789") == std::string::npos)
+                response->retry_after_seconds = std::stod(value);
+            else if (time_t when = curl_getdate(value.c_str(), nullptr); when > 0)
+                response->retry_after_seconds = std::max(0.0, std::difftime(when, std::time(nullptr)));
+        }
+    }
     return bytes;
 }
 
@@ -85,6 +112,8 @@ std::vector<Response> HttpClient::PostAll(const std::vector<Request> &requests,
         curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, KeepExcerpt);
         curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, t.response);
+        curl_easy_setopt(t.easy, CURLOPT_HEADERFUNCTION, KeepRetryAfter);
+        curl_easy_setopt(t.easy, CURLOPT_HEADERDATA, t.response);
         curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
         curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
         curl_multi_add_handle(multi_, t.easy);

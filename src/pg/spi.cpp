@@ -1,5 +1,7 @@
 #include "pgque_worker/pg/spi.hpp"
 
+#include "pgque_worker/pg/cursor.hpp"
+
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 
@@ -118,27 +120,7 @@ SPITupleTable *Transaction::Execute(const std::string &sql, const std::vector<Va
 
 std::vector<Row> Transaction::Query(const std::string &sql, const std::vector<Value> &args)
 {
-    SPITupleTable *table = Execute(sql, args);
-    if (!table)
-        return {};
-
-    // Cells as C strings in SPI's memory, copied into the result below.
-    char **cells = nullptr;
-    const uint64 nrows = table->numvals;
-    const int ncols = table->tupdesc->natts;
-    Call([&] {
-        cells = static_cast<char **>(palloc0(sizeof(char *) * (nrows * ncols + 1)));
-        for (uint64 r = 0; r < nrows; r++)
-            for (int c = 0; c < ncols; c++)
-                cells[r * ncols + c] = SPI_getvalue(table->vals[r], table->tupdesc, c + 1);
-    });
-
-    std::vector<Row> rows(nrows, Row(ncols));
-    for (uint64 r = 0; r < nrows; r++)
-        for (int c = 0; c < ncols; c++)
-            if (const char *cell = cells[r * ncols + c])
-                rows[r][c] = std::string(cell);
-    return rows;
+    return RowsAsText(Execute(sql, args));
 }
 
 Value Transaction::QueryValue(const std::string &sql, const std::vector<Value> &args)

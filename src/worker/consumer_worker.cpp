@@ -2,11 +2,13 @@
 // started by its database's worker. It dispatches batch after batch, one
 // transaction each, and waits on its latch (set by the database worker when
 // it ticks the queue) or poll_interval when nothing is waiting.
+#include <cerrno>
 #include <memory>
 #include <set>
 #include <string>
 
 #include "pgque_worker/config/settings.hpp"
+#include "pgque_worker/core/poison_journal.hpp"
 #include "pgque_worker/dispatch/consumer_config.hpp"
 #include "pgque_worker/dispatch/http_dispatch.hpp"
 #include "pgque_worker/dispatch/sql_dispatch.hpp"
@@ -19,7 +21,9 @@
 #include "pgque_worker/worker/shared_state.hpp"
 
 extern "C" {
+#include "common/file_perm.h"
 #include "pgstat.h"
+#include "storage/fd.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -34,6 +38,7 @@ namespace pgque::worker {
 namespace {
 
 int attached = -1;
+constexpr std::int64_t kFailureLogIntervalUs = 60 * 1000000LL;
 bool clean_exit = false;  // the consumer was paused, dropped or lost its routes
 
 void CleanUpCurl(int, Datum) { http::HttpClient::GlobalCleanup(); }
@@ -62,17 +67,36 @@ void ReleaseConsumerSlot(int, Datum)
     }
 }
 
+// The consumer's poison journal, under the data directory (it must survive
+// crash recovery, which wipes shared memory).
+std::string JournalPath(Oid database, int consumer_id)
+{
+    std::string dir = std::string(DataDir) + "/pgque_worker";
+    pg::Call([&] {
+        if (MakePGDirectory(dir.c_str()) < 0 && errno != EEXIST)
+            ereport(ERROR, (errcode_for_file_access(), errmsg("could not create directory \"%s\": %m", dir.c_str())));
+    });
+    return dir + "/journal_" + std::to_string(database) + "_" + std::to_string(consumer_id);
+}
+
 class ConsumerWorker {
 public:
-    explicit ConsumerWorker(ConsumerSlot &slot) : slot_(slot) {}
+    explicit ConsumerWorker(ConsumerSlot &slot)
+        : slot_(slot), journal_(JournalPath(slot.database, slot.consumer_id))
+    {
+    }
     [[noreturn]] void Run();
 
 private:
     void Reload();
     bool ProcessBatch();  // true when a batch was processed
     void Log(const std::string &text);
+    void LogOutcome(const dispatch::BatchOutcome &out);
 
     ConsumerSlot &slot_;
+    core::PoisonJournal journal_;
+    long failures_unlogged_ = 0;      // handler or HTTP failures since the last line about them
+    std::int64_t failures_logged_at_ = 0;
     dispatch::ConsumerConfig config_;
     std::unique_ptr<http::HttpClient> http_;  // HTTP consumers only: keeps connections open
     std::string activity_;
@@ -112,25 +136,46 @@ bool ConsumerWorker::ProcessBatch()
     if (config_.IsHttp()) {
         if (!http_)
             http_ = std::make_unique<http::HttpClient>(config::HttpMaxConnections());
-        out = dispatch::DispatchHttpBatch(config_, *http_, activity_.c_str());
+        out = dispatch::DispatchHttpBatch(config_, *http_, activity_.c_str(), journal_);
     } else {
         pg::Transaction tx(activity_.c_str());
-        out = dispatch::DispatchSqlBatch(tx, config_);
+        out = dispatch::DispatchSqlBatch(tx, config_, journal_);
         if (out.messages > 0)
             dispatch::RecordBatchStats(tx, config_, out);
         tx.Commit();
     }
+    journal_.Clear();  // its outcome is committed
+    LogOutcome(out);
     if (out.messages > 0) {
         SpinLockAcquire(&slot_.mutex);
         slot_.failures = 0;  // working: a later crash restarts it at once
         SpinLockRelease(&slot_.mutex);
+    }
+    return out.messages > 0;
+}
+
+// One line per dead-lettered message; failures that will be retried at most
+// once a minute, so that a failing handler cannot flood the log.
+void ConsumerWorker::LogOutcome(const dispatch::BatchOutcome &out)
+{
+    const std::string who = "consumer \"" + config_.consumer + "\" of queue \"" + config_.queue + "\"";
+    if (out.replayed)
+        Log(who + ": replayed a batch one message at a time, since a worker died during it");
+    for (const std::string &note : out.dead_letters)
+        Log(who + ": dead-lettered " + note);
+    failures_unlogged_ += out.failed - out.dead_lettered;
+    const std::int64_t now = pg::NowUs();
+    if (failures_unlogged_ > 0 && now - failures_logged_at_ >= kFailureLogIntervalUs) {
+        Log(who + ": " + std::to_string(failures_unlogged_) +
+            " message(s) failed and will be retried; the latest error: " + out.last_error);
+        failures_unlogged_ = 0;
+        failures_logged_at_ = now;
     }
     // Once per event type, not once per message.
     for (const std::string &type : out.unhandled_types)
         if (logged_unhandled_.insert(type).second)
             Log("consumer \"" + config_.consumer + "\" of queue \"" + config_.queue +
                 "\" has no handler for event type \"" + type + "\"; such messages are acked unhandled");
-    return out.messages > 0;
 }
 
 void ConsumerWorker::Run()
@@ -153,6 +198,7 @@ void ConsumerWorker::Run()
                 continue;  // more may be waiting
             last_logged_error_.clear();
         } catch (const pg::Error &e) {
+            journal_.Clear();  // the process survived: nothing to replay
             std::string text = "consumer \"" + config_.consumer + "\" of queue \"" + config_.queue +
                                "\": " + e.what();
             if (text != last_logged_error_)

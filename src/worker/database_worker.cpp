@@ -9,6 +9,7 @@
 
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/core/schedule.hpp"
+#include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/core/tick_policy.hpp"
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/guard.hpp"
@@ -315,7 +316,7 @@ void DatabaseWorker::SetReadiness(Readiness readiness)
         consumers_.StopAll();
         SpinLockAcquire(&slot_.mutex);
         slot_.state = SlotState::Refused;
-        strlcpy(slot_.last_error, refusal_.c_str(), sizeof slot_.last_error);
+        core::CopyTruncatedUtf8(refusal_, slot_.last_error, sizeof slot_.last_error);
         slot_.last_error_at = pg::NowUs();
         SpinLockRelease(&slot_.mutex);
         pg::Call([&] {
@@ -352,7 +353,7 @@ void DatabaseWorker::RecordError(const char *what, const pg::Error &e)
 {
     std::string text = std::string(what) + ": " + e.what();
     SpinLockAcquire(&slot_.mutex);
-    strlcpy(slot_.last_error, text.c_str(), sizeof slot_.last_error);
+    core::CopyTruncatedUtf8(text, slot_.last_error, sizeof slot_.last_error);
     slot_.last_error_at = pg::NowUs();
     SpinLockRelease(&slot_.mutex);
     if (text == last_logged_error_)

@@ -1,6 +1,7 @@
 // The pgque_worker.* GUCs (postgresql.conf; reloaded on SIGHUP).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,9 @@ int MaintIntervalMs();
 std::string WorkerRole();
 int HttpMaxConnections();
 int HttpTimeoutMs();                         // upper bound of a route's timeout
-std::string HttpAllowedHosts();                    // empty: the bootstrap superuser
+std::string HttpAllowedHosts();
+std::size_t MaxBatchBytes();                 // memory a consumer worker holds of a batch at once
+int PoisonCrashLimit();                      // deaths in flight before a message is dead-lettered
 // pgque_worker.databases. Calls PostgreSQL (palloc): use inside pg::Call.
 bool DatabaseAllowed(const char *datname);
 

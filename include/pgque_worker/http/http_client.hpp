@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,8 @@ struct Response {
     bool ok = false;          // 2xx
     long status = 0;          // HTTP status; 0 when no response
     std::string error;        // transport error (timeout, refused, ...), empty otherwise
-    std::string body_excerpt; // the start of the response body
+    std::string body_excerpt; // the start of the response body, raw bytes (not validated)
+    std::optional<double> retry_after_seconds;  // the Retry-After header, when given and valid
 };
 
 class HttpClient {

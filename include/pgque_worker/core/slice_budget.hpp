@@ -1,0 +1,38 @@
+// How much of a batch a consumer worker holds in memory at once. A batch is
+// read whole, through a cursor, and handled in slices: at most max_messages
+// messages and, once max_bytes is reached, no more (a single message larger
+// than max_bytes still goes, alone). Rows are fetched in chunks sized from
+// the largest message seen so far, so a slice overshoots max_bytes by at
+// most one chunk of messages larger than any before them. No PostgreSQL.
+#pragma once
+
+#include <cstddef>
+
+namespace pgque::core {
+
+class SliceBudget {
+public:
+    // Messages are assumed at least this large when sizing a fetch, so that
+    // a first few small messages do not invite a huge fetch.
+    static constexpr std::size_t kAssumedRowBytes = 256 * 1024;
+
+    SliceBudget(long max_messages, std::size_t max_bytes);
+
+    // How many rows to fetch next for the current slice (>= 1 unless Full()).
+    long NextFetch() const;
+    void Add(std::size_t row_bytes);
+    bool Full() const;
+    long Messages() const { return messages_; }
+    std::size_t Bytes() const { return bytes_; }
+    // A new slice; what was learnt about row sizes is kept.
+    void NextSlice();
+
+private:
+    long max_messages_;
+    std::size_t max_bytes_;
+    long messages_ = 0;
+    std::size_t bytes_ = 0;
+    std::size_t largest_row_ = 0;
+};
+
+}  // namespace pgque::core

@@ -1,0 +1,29 @@
+// What became of a batch, and the bookkeeping both dispatchers share: the
+// counters of pgque_worker.consumer_stats.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pgque_worker/dispatch/consumer_config.hpp"
+#include "pgque_worker/pg/spi.hpp"
+
+namespace pgque::dispatch {
+
+struct BatchOutcome {
+    long messages = 0;      // received in this batch (0: nothing was waiting)
+    long processed = 0;     // handled successfully
+    long failed = 0;        // not handled: nacked, or dead-lettered at once
+    long dead_lettered = 0; // of the failed, moved to the dead-letter queue
+    long unhandled = 0;     // no route: acked without a handler
+    bool replayed = false;  // the batch was replayed one message at a time after a death
+    std::vector<std::string> unhandled_types;
+    std::vector<std::string> dead_letters;  // "message <id>: <reason>", one per message
+    std::string last_error;
+};
+
+// Adds a batch's outcome to pgque_worker.consumer_stats, in the transaction
+// that acks it (so the counters are exact).
+void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const BatchOutcome &out);
+
+}  // namespace pgque::dispatch

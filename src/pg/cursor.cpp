@@ -1,0 +1,133 @@
+#include "pgque_worker/pg/cursor.hpp"
+
+#include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/postgres.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+}
+
+namespace pgque::pg {
+
+namespace {
+
+// The arguments as text Datums, in the current memory context.
+struct Args {
+    int n;
+    Oid *types;
+    Datum *values;
+    char *nulls;
+};
+
+Args TextArgs(const std::vector<const char *> &texts)
+{
+    Args a{static_cast<int>(texts.size()), nullptr, nullptr, nullptr};
+    a.types = static_cast<Oid *>(palloc(sizeof(Oid) * (a.n + 1)));
+    a.values = static_cast<Datum *>(palloc(sizeof(Datum) * (a.n + 1)));
+    a.nulls = static_cast<char *>(palloc(a.n + 1));
+    for (int i = 0; i < a.n; i++) {
+        a.types[i] = TEXTOID;
+        a.values[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+        a.nulls[i] = texts[i] ? ' ' : 'n';
+    }
+    return a;
+}
+
+std::vector<const char *> Texts(const std::vector<Value> &args)
+{
+    std::vector<const char *> texts(args.size());
+    for (size_t i = 0; i < args.size(); i++)
+        texts[i] = args[i] ? args[i]->c_str() : nullptr;
+    return texts;
+}
+
+}  // namespace
+
+Cursor Cursor::Open(Transaction &, const std::string &sql, const std::vector<Value> &args)
+{
+    std::vector<const char *> texts = Texts(args);
+    return Cursor(Call([&]() -> void * {
+        Args a = TextArgs(texts);
+        Portal portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), a.n, a.types, a.values, a.nulls,
+                                                  false, CURSOR_OPT_NO_SCROLL);
+        return portal;
+    }));
+}
+
+Cursor Cursor::OpenHeld(Transaction &tx, const char *name, const std::string &sql,
+                        const std::vector<Value> &args)
+{
+    Cursor leftover = Find(name);
+    if (leftover.Valid())
+        leftover.Close();
+    std::string quoted = Call([&] { return quote_identifier(name); });
+    tx.Execute("DECLARE " + quoted + " NO SCROLL CURSOR WITH HOLD FOR " + sql, args);
+    Cursor held = Find(name);
+    if (!held.Valid())
+        throw Error(ERRCODE_INTERNAL_ERROR, std::string("cursor ") + name + " was not declared");
+    return held;
+}
+
+Cursor Cursor::Find(const char *name)
+{
+    return Cursor(Call([&]() -> void * { return SPI_cursor_find(name); }));
+}
+
+SPITupleTable *Cursor::Fetch(long count)
+{
+    return Call([&]() -> SPITupleTable * {
+        SPI_cursor_fetch(static_cast<Portal>(portal_), true, count);
+        if (SPI_processed == 0) {
+            SPI_freetuptable(SPI_tuptable);
+            return nullptr;
+        }
+        return SPI_tuptable;
+    });
+}
+
+void Cursor::Close()
+{
+    if (!portal_)
+        return;
+    Call([&] { SPI_cursor_close(static_cast<Portal>(portal_)); });
+    portal_ = nullptr;
+}
+
+void FreeRows(SPITupleTable *rows)
+{
+    if (rows)
+        Call([&] { SPI_freetuptable(rows); });
+}
+
+std::size_t RowBytes(const SPITupleTable *rows, std::size_t i) { return rows->vals[i]->t_len; }
+
+std::vector<Row> RowsAsText(SPITupleTable *rows)
+{
+    if (!rows)
+        return {};
+    const uint64 nrows = rows->numvals;
+    const int ncols = rows->tupdesc->natts;
+    char **cells = nullptr;
+    Call([&] {
+        cells = static_cast<char **>(palloc0(sizeof(char *) * (nrows * ncols + 1)));
+        for (uint64 r = 0; r < nrows; r++)
+            for (int c = 0; c < ncols; c++)
+                cells[r * ncols + c] = SPI_getvalue(rows->vals[r], rows->tupdesc, c + 1);
+    });
+    std::vector<Row> out(nrows, Row(ncols));
+    for (uint64 r = 0; r < nrows; r++)
+        for (int c = 0; c < ncols; c++)
+            if (const char *cell = cells[r * ncols + c])
+                out[r][c] = std::string(cell);
+    Call([&] {
+        for (uint64 k = 0; k < nrows * ncols; k++)
+            if (cells[k])
+                pfree(cells[k]);
+        pfree(cells);
+    });
+    return out;
+}
+
+}  // namespace pgque::pg
