@@ -55,9 +55,9 @@ void PoisonJournal::Save() const
         throw std::runtime_error("could not rename " + tmp + ": " + std::strerror(errno));
 }
 
-bool PoisonJournal::BeginBatch(std::int64_t batch_id)
+bool PoisonJournal::BeginBatch(std::int64_t first_msg_id)
 {
-    bool interrupted = Load() && batch_ == batch_id;
+    bool interrupted = Load() && batch_ == first_msg_id;
     if (interrupted) {
         if (in_flight_)
             deaths_[*in_flight_]++;
@@ -65,7 +65,7 @@ bool PoisonJournal::BeginBatch(std::int64_t batch_id)
     } else {
         deaths_.clear();
         in_flight_.reset();
-        batch_ = batch_id;
+        batch_ = first_msg_id;
     }
     Save();
     saved_ = true;

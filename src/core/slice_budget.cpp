@@ -14,6 +14,8 @@ long SliceBudget::NextFetch() const
     if (Full())
         return 0;
     long rows_left = max_messages_ - messages_;
+    if (largest_row_ == 0)
+        return 1;  // nothing seen yet: one row tells how large rows are
     std::size_t row = std::max(largest_row_, kAssumedRowBytes);
     std::size_t bytes_left = max_bytes_ - bytes_;
     long by_bytes = static_cast<long>(std::min<std::size_t>(bytes_left / row, static_cast<std::size_t>(rows_left)));

@@ -7,8 +7,6 @@
 namespace pgque::core {
 
 namespace {
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
 unsigned char Byte(std::string_view text, std::size_t i) { return static_cast<unsigned char>(text[i]); }
 }  // namespace
 
@@ -48,12 +46,21 @@ std::string ValidUtf8(std::string_view bytes, std::size_t max_bytes)
     std::size_t i = 0;
     while (i < bytes.size()) {
         std::size_t n = Utf8SequenceLength(bytes.substr(i));
-        std::string_view piece = n ? bytes.substr(i, n) : kReplacement;
+        std::string piece;
+        if (n == 0 || bytes[i] == '\0') {
+            // ASCII, so that any client encoding can read it, and the byte
+            // is still there for whoever debugs the endpoint.
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\x%02X", Byte(bytes, i));
+            piece = escaped;
+            n = 1;
+        } else {
+            piece.assign(bytes.substr(i, n));
+        }
         if (out.size() + piece.size() > max_bytes)
             break;
-        // NUL is valid UTF-8 but no PostgreSQL text may hold it.
-        out.append(piece == std::string_view("\0", 1) ? kReplacement : piece);
-        i += n ? n : 1;
+        out += piece;
+        i += n;
     }
     return out;
 }

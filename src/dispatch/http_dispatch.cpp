@@ -138,6 +138,7 @@ bool HttpBatch::NextSlice(pg::Transaction &tx, core::SliceBudget &budget)
             for (const pg::Value &v : row)
                 bytes += v ? v->size() : 0;
             budget.Add(bytes);
+            out_.bytes += bytes;
             slice_.push_back(std::move(row));
         }
         if (static_cast<long>(rows.size()) < want)
@@ -154,7 +155,7 @@ bool HttpBatch::NextSlice(pg::Transaction &tx, core::SliceBudget &budget)
     out_.messages += static_cast<long>(slice_.size());
     if (batch_id_.empty()) {
         batch_id_ = slice_[0][kBatchId].value_or("0");
-        replay_ = journal_.BeginBatch(std::stoll(batch_id_));
+        replay_ = journal_.BeginBatch(std::stoll(slice_[0][kMsgId].value_or("0")));
         out_.replayed = replay_;
     }
     return true;

@@ -150,7 +150,7 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
     }
     if (batch_id_.empty()) {
         batch_id_ = cells[2] ? cells[2] : "";  // the same in every row
-        replay_ = journal_.BeginBatch(std::stoll(batch_id_));
+        replay_ = journal_.BeginBatch(std::stoll(msg_ids[0]));
         out_.replayed = replay_;
     }
 
@@ -222,6 +222,7 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config,
             for (uint64 i = 0; i < table->numvals; i++) {
                 rows.push_back({table, i});
                 budget.Add(pg::RowBytes(table, i));
+                out.bytes += pg::RowBytes(table, i);
             }
             if (static_cast<long>(table->numvals) < want) {
                 more = false;

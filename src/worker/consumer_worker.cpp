@@ -2,6 +2,8 @@
 // started by its database's worker. It dispatches batch after batch, one
 // transaction each, and waits on its latch (set by the database worker when
 // it ticks the queue) or poll_interval when nothing is waiting.
+#include <malloc.h>
+
 #include <cerrno>
 #include <memory>
 #include <set>
@@ -39,6 +41,7 @@ namespace {
 
 int attached = -1;
 constexpr std::int64_t kFailureLogIntervalUs = 60 * 1000000LL;
+constexpr std::size_t kTrimAfterBytes = 8 * 1024 * 1024;
 bool clean_exit = false;  // the consumer was paused, dropped or lost its routes
 
 void CleanUpCurl(int, Datum) { http::HttpClient::GlobalCleanup(); }
@@ -146,6 +149,10 @@ bool ConsumerWorker::ProcessBatch()
     }
     journal_.Clear();  // its outcome is committed
     LogOutcome(out);
+    // After large messages, give the memory back to the system rather than
+    // keep the process at its peak (glibc keeps freed heap otherwise).
+    if (out.bytes >= kTrimAfterBytes)
+        malloc_trim(0);
     if (out.messages > 0) {
         SpinLockAcquire(&slot_.mutex);
         slot_.failures = 0;  // working: a later crash restarts it at once

@@ -9,7 +9,12 @@ Standard Webhooks signature verifies with SECRET (computed here, independently
 of pgque_worker), the attempt number of its webhook-id, the status returned.
 
 Paths: /ok answers 204; /fail_first answers 500 to the first attempt of each
-webhook-id and 200 after; /fail_always answers 500 "boom"; /slow waits 3 s.
+webhook-id and 200 after; /fail_always answers 500 "boom"; /slow waits 3 s;
+/gone answers 410; /retry_after answers 429 with "Retry-After: 2" to the
+first attempt and 204 after; /latin1 answers 500 with Latin-1 bytes;
+/cut answers 500 with 199 "x" and an e-acute (a UTF-8 character across byte
+200). The log keeps the raw body (as Latin-1, so every byte survives) and
+the parsed one (null when it does not parse, e.g. too deep for Python).
 """
 import base64
 import hashlib
@@ -43,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             attempts[wid] = attempts.get(wid, 0) + 1
             attempt = attempts[wid]
-        status, reply = 204, b""
+        status, reply, extra = 204, b"", {}
         if self.path == "/fail_first" and attempt == 1:
             status, reply = 500, b"first attempt refused"
         elif self.path == "/fail_always":
@@ -51,12 +56,30 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(3)
             status = 200
+        elif self.path == "/gone":
+            status, reply = 410, b"gone"
+        elif self.path == "/retry_after" and attempt == 1:
+            status, reply, extra = 429, b"slow down", {"Retry-After": "2"}
+        elif self.path == "/latin1":
+            status, reply = 500, "caf\u00e9 cr\u00e8me".encode("latin-1")
+        elif self.path == "/cut":
+            status, reply = 500, b"x" * 199 + "\u00e9".encode("utf-8")
+        try:
+            parsed = json.loads(body)
+            json.dumps(parsed, allow_nan=False)  # 1e400 parses as inf, which JSON cannot hold
+        except (ValueError, RecursionError):
+            parsed = None
         record = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                  "body": json.loads(body), "signature_valid": signature_valid(self.headers, body),
+                  "body": parsed, "raw": body.decode("latin-1"), "length": len(body),
+                  "signature_valid": signature_valid(self.headers, body),
                   "attempt": attempt, "status": status, "received_at": time.time()}
+        if len(body) > 100000:
+            record["raw"] = None  # big bodies: their length is enough
         with lock, open(LOG, "a") as f:
             f.write(json.dumps(record) + "\n")
         self.send_response(status)
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
         self.wfile.write(reply)

@@ -6,18 +6,16 @@ using pgque::core::AsciiEscaped;
 using pgque::core::CopyTruncatedUtf8;
 using pgque::core::ValidUtf8;
 
-const std::string kReplacement = "\xef\xbf\xbd";
-
-TEST(Utf8, InvalidBytesBecomeReplacementCharacters)
+TEST(Utf8, InvalidBytesBecomeAsciiEscapes)
 {
     EXPECT_EQ(ValidUtf8("plain"), "plain");
-    EXPECT_EQ(ValidUtf8("caf\xe9"), "caf" + kReplacement);                       // Latin-1
-    EXPECT_EQ(ValidUtf8("\xc0\xaf"), kReplacement + kReplacement);               // overlong '/'
-    EXPECT_EQ(ValidUtf8("\xed\xa0\x80"), kReplacement + kReplacement + kReplacement);  // surrogate
-    EXPECT_EQ(ValidUtf8("\xf4\x90\x80\x80").substr(0, 3), kReplacement);         // > U+10FFFF
-    EXPECT_EQ(ValidUtf8(std::string("a\0b", 3)), "a" + kReplacement + "b");       // no NUL in text
-    EXPECT_EQ(ValidUtf8("\xe2\x82"), kReplacement + kReplacement);               // cut sequence
-    EXPECT_EQ(ValidUtf8("\xf0\x9f\x98\x80 ok"), "\xf0\x9f\x98\x80 ok");
+    EXPECT_EQ(ValidUtf8("caf\xe9"), "caf\\xE9");                    // Latin-1
+    EXPECT_EQ(ValidUtf8("\xc0\xaf"), "\\xC0\\xAF");                // overlong '/'
+    EXPECT_EQ(ValidUtf8("\xed\xa0\x80"), "\\xED\\xA0\\x80");       // surrogate
+    EXPECT_EQ(ValidUtf8("\xf4\x90\x80\x80"), "\\xF4\\x90\\x80\\x80");  // > U+10FFFF
+    EXPECT_EQ(ValidUtf8(std::string("a\0b", 3)), "a\\x00b");        // no NUL in text
+    EXPECT_EQ(ValidUtf8("\xe2\x82"), "\\xE2\\x82");                // cut sequence
+    EXPECT_EQ(ValidUtf8("\xf0\x9f\x98\x80 ok \xc3\xa9"), "\xf0\x9f\x98\x80 ok \xc3\xa9");
 }
 
 TEST(Utf8, CutsOnCharacterBoundaries)
@@ -25,7 +23,7 @@ TEST(Utf8, CutsOnCharacterBoundaries)
     std::string body = std::string(199, 'x') + "\xc3\xa9";  // 201 bytes: 199 x and an e-acute
     EXPECT_EQ(ValidUtf8(body, 200), std::string(199, 'x'));
     EXPECT_EQ(ValidUtf8(body, 201), body);
-    EXPECT_EQ(ValidUtf8("\xe9\xe9\xe9", 4), kReplacement);  // a replacement is 3 bytes
+    EXPECT_EQ(ValidUtf8("\xe9\xe9\xe9", 9), "\\xE9\\xE9");  // an escape is 4 bytes, never cut
     char dst[5];
     EXPECT_EQ(CopyTruncatedUtf8("ab\xc3\xa9z", dst, sizeof dst), 4u);
     EXPECT_EQ(CopyTruncatedUtf8("abc\xc3\xa9", dst, sizeof dst), 3u);

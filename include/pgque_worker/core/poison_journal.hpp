@@ -27,8 +27,10 @@ public:
     explicit PoisonJournal(std::string path) : path_(std::move(path)) {}
 
     // A batch's first rows are in hand: true when this batch was interrupted
-    // before (replay it one message at a time).
-    bool BeginBatch(std::int64_t batch_id);
+    // before (replay it one message at a time). A batch is known by its first
+    // message: one that a crash rolled back comes again with the same
+    // messages, but on PgQ under a new batch id.
+    bool BeginBatch(std::int64_t first_msg_id);
     // Replay: msg_id is about to be handled.
     void MarkInFlight(std::int64_t msg_id);
     // Deaths of the worker while msg_id was the message in flight.
@@ -44,7 +46,7 @@ private:
     void Save() const;
 
     std::string path_;
-    std::int64_t batch_ = 0;
+    std::int64_t batch_ = 0;  // its first message
     std::optional<std::int64_t> in_flight_;
     std::map<std::int64_t, int> deaths_;
     bool saved_ = false;

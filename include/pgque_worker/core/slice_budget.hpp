@@ -1,9 +1,10 @@
 // How much of a batch a consumer worker holds in memory at once. A batch is
 // read whole, through a cursor, and handled in slices: at most max_messages
 // messages and, once max_bytes is reached, no more (a single message larger
-// than max_bytes still goes, alone). Rows are fetched in chunks sized from
-// the largest message seen so far, so a slice overshoots max_bytes by at
-// most one chunk of messages larger than any before them. No PostgreSQL.
+// than max_bytes still goes, alone). The first fetch of a batch takes one
+// row; later ones are sized from the largest message seen so far, so a slice
+// overshoots max_bytes by at most one chunk of messages larger than any
+// before them. No PostgreSQL.
 #pragma once
 
 #include <cstddef>

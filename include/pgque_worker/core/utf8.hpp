@@ -10,10 +10,10 @@
 
 namespace pgque::core {
 
-// bytes as valid UTF-8 of at most max_bytes bytes: each invalid sequence
-// (stray continuation bytes, overlong forms, surrogates, Latin-1 bytes, ...)
-// becomes U+FFFD, and the text is cut before the first character that does
-// not fit.
+// bytes as valid UTF-8 of at most max_bytes bytes: each byte of an invalid
+// sequence (stray continuation bytes, overlong forms, surrogates, Latin-1
+// bytes, ...) and each NUL becomes the four ASCII characters \xNN, and the
+// text is cut before the first character (or escape) that does not fit.
 std::string ValidUtf8(std::string_view bytes, std::size_t max_bytes = std::string::npos);
 
 // Copies src into dst[0..capacity-1] with a terminating NUL, cutting at a

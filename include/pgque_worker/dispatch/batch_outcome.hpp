@@ -2,6 +2,7 @@
 // counters of pgque_worker.consumer_stats.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct BatchOutcome {
     long dead_lettered = 0; // of the failed, moved to the dead-letter queue
     long unhandled = 0;     // no route: acked without a handler
     bool replayed = false;  // the batch was replayed one message at a time after a death
+    std::size_t bytes = 0;  // of its messages, as read
     std::vector<std::string> unhandled_types;
     std::vector<std::string> dead_letters;  // "message <id>: <reason>", one per message
     std::string last_error;
