@@ -42,7 +42,7 @@ SET ROLE colleague;
 INSERT INTO pgque_worker.route (consumer_id, event_type, kind, url)
 SELECT id, 'refund', 'http', 'http://127.0.0.1:9/steal' FROM pgque_worker.consumer WHERE consumer = 'payments';
 INSERT INTO pgque_worker.route (consumer_id, event_type, handler)
-SELECT id, 'refund', 'noop(pgque.message)' FROM pgque_worker.consumer WHERE consumer = 'ledger';
+SELECT id, 'refund', 'public.noop(pgque.message)' FROM pgque_worker.consumer WHERE consumer = 'ledger';
 INSERT INTO pgque_worker.route_secret (consumer_id, event_type, secret)
 SELECT id, 'paid', 'whsec_AAAA' FROM pgque_worker.consumer WHERE consumer = 'payments';
 SELECT pgque_worker.handle('vault', 'ledger', 'refund', 'noop(pgque.message)');
@@ -91,6 +91,37 @@ RESET ROLE;
 SELECT state FROM pgque_worker.consumers WHERE consumer = 'ephemeral';
 DROP ROLE shortlived;
 SELECT state LIKE 'stopped: its owner role (oid %) was dropped' AS stopped FROM pgque_worker.consumers WHERE consumer = 'ephemeral';
+
+-- An error text can quote a response body or data: only the consumer's
+-- owner sees it; consumer_stats itself is not readable by everyone.
+INSERT INTO pgque_worker.consumer_stats (consumer_id, failed, last_error, last_error_at)
+SELECT id, 1, 'HTTP 500: echo Authorization: Bearer victim-token', now()
+  FROM pgque_worker.consumer WHERE consumer = 'payments';
+SET ROLE colleague;
+SELECT consumer, failed, last_error FROM pgque_worker.consumers WHERE consumer = 'payments';
+SELECT count(*) FROM pgque_worker.consumer_stats;
+RESET ROLE;
+SET ROLE victim;
+SELECT consumer, failed, last_error FROM pgque_worker.consumers WHERE consumer = 'payments';
+RESET ROLE;
+
+-- pgque_admin may not put triggers on the dead letters (SECURITY DEFINER
+-- functions owned by a superuser write them).
+SELECT privilege, has_table_privilege('pgque_admin', 'pgque.dead_letter', privilege) AS granted
+  FROM unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRIGGER', 'TRUNCATE', 'REFERENCES']) privilege;
+
+-- Handlers are stored as schema-qualified text (pg_upgrade cannot carry
+-- regprocedure columns); through DML the schema must be given.
+SELECT target FROM pgque_worker.handlers WHERE consumer = 'ledger' ORDER BY event_type;
+INSERT INTO pgque_worker.route (consumer_id, event_type, handler)
+SELECT id, 'dml', 'noop(pgque.message)' FROM pgque_worker.consumer WHERE consumer = 'ledger';
+INSERT INTO pgque_worker.route (consumer_id, event_type, handler)
+SELECT id, 'dml', 'public.noop(pgque.message)' FROM pgque_worker.consumer WHERE consumer = 'ledger';
+-- A dropped handler stops its consumer, visibly; its messages wait.
+CREATE FUNCTION doomed(msg pgque.message) RETURNS void LANGUAGE sql AS $$ SELECT $$;
+SELECT pgque_worker.handle('vault', 'doomed', '*', 'doomed(pgque.message)');
+DROP FUNCTION doomed(pgque.message);
+SELECT consumer, state FROM pgque_worker.consumers WHERE consumer = 'doomed';
 
 -- Clean up for the suites that follow.
 SELECT pgque_worker.drop_consumer(queue, consumer, true) FROM pgque_worker.consumer ORDER BY id;

@@ -4,6 +4,9 @@
 --   "everything"); 0.1.0 overflowed computing max_return + 1.
 -- * event_dead(): upstream pgque's function to dead-letter one event of an
 --   active batch at once (pgque_admin only).
+-- * pgque_admin loses TRIGGER, REFERENCES and TRUNCATE on pgque.dead_letter:
+--   a trigger there ran as the owner of the SECURITY DEFINER functions that
+--   write it, a superuser.
 -- * version() says 0.2.0.
 
 \echo Use "ALTER EXTENSION pgque_pgq UPDATE TO '0.2.0'" to load this file. \quit
@@ -119,3 +122,5 @@ returns text
 language sql immutable
 set search_path = pg_catalog, pg_temp
 as $$ select '0.2.0' $$;
+
+revoke trigger, references, truncate on pgque.dead_letter from pgque_admin;

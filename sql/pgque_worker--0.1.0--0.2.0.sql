@@ -9,25 +9,30 @@
 --   view shows header names.
 -- * Timeouts and intervals are bounded where they end up in C integers;
 --   existing values outside the bounds are clamped to them.
--- * The consumers view says why a consumer does not run.
+-- * The consumers view says why a consumer does not run, and shows
+--   last_error to the consumer's owner only; consumer_stats itself is no
+--   longer readable by PUBLIC (an error text can quote a response body).
+-- * Handlers are stored as text (schema-qualified signatures), which
+--   pg_upgrade can carry over; a dropped handler stops its consumer visibly.
 --
--- An updated database is the same as a fresh 0.2.0 one (t/010_upgrade.pl
+-- An updated database is the same as a fresh 0.2.0 one (t/011_upgrade.pl
 -- compares the two catalog by catalog).
 
 \echo Use "ALTER EXTENSION pgque_worker UPDATE TO '0.2.0'" to load this file. \quit
 
 drop view pgque_worker.handlers;
+revoke all on pgque_worker.consumer_stats from public;
 
 -- Bounded intervals: clamp what 0.1.0 accepted, then constrain.
 update pgque_worker.consumer set retry_after = interval '365 days' where retry_after > interval '365 days';
 update pgque_worker.consumer set poll_interval = interval '1 day' where poll_interval > interval '1 day';
-update pgque_worker.consumer set poll_interval = interval '1 millisecond' where poll_interval < interval '1 millisecond';
+update pgque_worker.consumer set poll_interval = interval '100 milliseconds' where poll_interval < interval '100 milliseconds';
 alter table pgque_worker.consumer drop constraint consumer_retry_after_check,
     add constraint consumer_retry_after_check
         check (retry_after between interval '0' and interval '365 days');
 alter table pgque_worker.consumer drop constraint consumer_poll_interval_check,
     add constraint consumer_poll_interval_check
-        check (poll_interval between interval '1 millisecond' and interval '1 day');
+        check (poll_interval between interval '100 milliseconds' and interval '1 day');
 update pgque_worker.route set timeout = interval '24 days' where timeout > interval '24 days';
 update pgque_worker.route set timeout = interval '1 millisecond' where timeout < interval '1 millisecond';
 alter table pgque_worker.route drop constraint route_timeout_check,
@@ -103,6 +108,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_args   oidvector;
+    v_proc   regprocedure;
     v_error  text;
 begin
     if new.event_type is null or new.event_type = '' then
@@ -130,22 +136,27 @@ begin
         end if;
     end if;
     if new.kind = 'sql' then
-        select p.proargtypes into v_args from pg_proc p where p.oid = new.handler;
+        -- Resolved under this function's search_path (pg_catalog, pg_temp):
+        -- through plain DML, give the schema.
+        v_proc := to_regprocedure(new.handler);
+        select p.proargtypes into v_args from pg_proc p where p.oid = v_proc;
         if not found then
-            raise exception 'handler function % does not exist', new.handler::oid
-                using errcode = 'undefined_function';
+            raise exception 'handler function % does not exist', new.handler
+                using errcode = 'undefined_function',
+                      hint = 'Name it with its schema and argument types, e.g. public.ship(pgque.message).';
         end if;
+        new.handler := v_proc::text;   -- canonical and schema-qualified
         if array_length(v_args::oid[], 1) is distinct from 1
            or v_args[0] <> 'pgque.message'::regtype then
             raise exception 'handler % must take exactly one argument of type pgque.message', new.handler
                 using errcode = 'invalid_function_definition',
                       hint = 'Declare it as: CREATE FUNCTION f(msg pgque.message) RETURNS void ...';
         end if;
-        if (select p.prokind from pg_proc p where p.oid = new.handler) <> 'f' then
+        if (select p.prokind from pg_proc p where p.oid = v_proc) <> 'f' then
             raise exception 'handler % must be a function, not a procedure or aggregate', new.handler
                 using errcode = 'invalid_function_definition';
         end if;
-        if not has_function_privilege(new.owner, new.handler, 'EXECUTE') then
+        if not has_function_privilege(new.owner, v_proc, 'EXECUTE') then
             raise exception 'role % may not execute handler %', new.owner, new.handler
                 using errcode = 'insufficient_privilege';
         end if;
@@ -224,8 +235,8 @@ begin
         raise exception 'retry_after must be between 0 and 365 days, got %', retry_after
             using errcode = 'invalid_parameter_value';
     end if;
-    if poll_interval not between interval '1 millisecond' and interval '1 day' then
-        raise exception 'poll_interval must be between 1 millisecond and 1 day, got %', poll_interval
+    if poll_interval not between interval '100 milliseconds' and interval '1 day' then
+        raise exception 'poll_interval must be between 100 milliseconds and 1 day, got %', poll_interval
             using errcode = 'invalid_parameter_value';
     end if;
     select * into c from pgque_worker.consumer k
@@ -275,7 +286,7 @@ begin
     perform pgque_worker._check_timeout(timeout);
     c := pgque_worker._route_consumer(queue, consumer);
     insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, timeout)
-    values (c.id, event_type, 'sql', handler, timeout)
+    values (c.id, event_type, 'sql', handler::text, timeout)
     on conflict on constraint route_pkey do update
        set kind = 'sql', handler = excluded.handler, url = null,
            timeout = excluded.timeout, owner = excluded.owner;
@@ -347,12 +358,23 @@ as $$
                       where r.consumer_id = c.id
                         and not exists (select from pg_catalog.pg_roles a where a.oid = r.owner))
             then 'stopped: the owner role of a route was dropped'
+        else (select 'stopped: handler ' || r.handler || ' does not exist'
+                from pgque_worker.route r
+               where r.consumer_id = c.id and r.kind = 'sql'
+                 and pg_catalog.to_regprocedure(r.handler) is null
+               order by r.event_type limit 1)
     end
 $$;
 
+-- Handlers as text, schema-qualified (pg_upgrade cannot carry regprocedure
+-- columns over; the text is resolved when a consumer worker loads its
+-- configuration). The cast qualifies every name outside pg_catalog.
+set local search_path = pg_catalog, pg_temp;
+alter table pgque_worker.route alter column handler type text using handler::regprocedure::text;
+
 create view pgque_worker.handlers as
 select c.queue, c.consumer, r.event_type, r.kind,
-       case r.kind when 'sql' then r.handler::text else r.url end as target,
+       case r.kind when 'sql' then r.handler else r.url end as target,
        k.header_names,
        case when k.signed then '********' end as secret,
        r.timeout, r.owner
@@ -364,7 +386,10 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        coalesce(pgque_worker._stop_reason(c), 'active') as state,
        coalesce(s.processed, 0) as processed, coalesce(s.failed, 0) as failed,
        coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
-       coalesce(s.unhandled, 0) as unhandled, s.last_batch_at, s.last_error, s.last_error_at,
+       coalesce(s.unhandled, 0) as unhandled, s.last_batch_at,
+       -- An error text can quote a response body or data: its owner's only.
+       case when pg_catalog.pg_has_role(c.owner, 'MEMBER') then s.last_error end as last_error,
+       s.last_error_at,
        i.lag, i.pending_events
   from pgque_worker.consumer c
   left join pgque_worker.consumer_stats s on s.consumer_id = c.id

@@ -62,7 +62,7 @@ create table pgque_worker.consumer (
     retry_after   interval not null default '60 seconds'
                   check (retry_after between interval '0' and interval '365 days'),
     poll_interval interval not null default '30 seconds'
-                  check (poll_interval between interval '1 millisecond' and interval '1 day'),
+                  check (poll_interval between interval '100 milliseconds' and interval '1 day'),
     enabled       boolean not null default true,
     created       timestamptz not null default now(),
     unique (queue, consumer)
@@ -72,7 +72,11 @@ create table pgque_worker.route (
     consumer_id int not null references pgque_worker.consumer (id) on delete cascade,
     event_type  text not null,                 -- '*': types without a route of their own
     kind        text not null default 'sql' check (kind in ('sql', 'http')),
-    handler     regprocedure,                  -- kind 'sql'
+    -- kind 'sql': the function's signature, schema-qualified (as text, not
+    -- regprocedure: pg_upgrade cannot carry function oids over). Resolved
+    -- when a consumer worker loads its configuration; a dropped function
+    -- stops the consumer visibly (_stop_reason).
+    handler     text,
     url         text,                          -- kind 'http'
     -- SQL: statement_timeout of the handler; HTTP: request timeout (capped by
     -- pgque_worker.http_timeout). statement_timeout is an int of milliseconds.
@@ -150,7 +154,9 @@ create policy owner_only on pgque_worker.route_secret for all
 grant select, insert, update, delete on pgque_worker.consumer, pgque_worker.route,
     pgque_worker.route_secret to public;
 grant usage on sequence pgque_worker.consumer_id_seq to public;
-grant select on pgque_worker.consumer_stats to public;
+-- The counters are read through the consumers view (last_error can quote a
+-- response body: its owner's only), not directly.
+revoke all on pgque_worker.consumer_stats from public;
 
 -- A consumer row stands for a pgque consumer that the workers will receive
 -- from as the row's owner: creating one (or pointing one at another queue
@@ -198,6 +204,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_args   oidvector;
+    v_proc   regprocedure;
     v_error  text;
 begin
     if new.event_type is null or new.event_type = '' then
@@ -225,22 +232,27 @@ begin
         end if;
     end if;
     if new.kind = 'sql' then
-        select p.proargtypes into v_args from pg_proc p where p.oid = new.handler;
+        -- Resolved under this function's search_path (pg_catalog, pg_temp):
+        -- through plain DML, give the schema.
+        v_proc := to_regprocedure(new.handler);
+        select p.proargtypes into v_args from pg_proc p where p.oid = v_proc;
         if not found then
-            raise exception 'handler function % does not exist', new.handler::oid
-                using errcode = 'undefined_function';
+            raise exception 'handler function % does not exist', new.handler
+                using errcode = 'undefined_function',
+                      hint = 'Name it with its schema and argument types, e.g. public.ship(pgque.message).';
         end if;
+        new.handler := v_proc::text;   -- canonical and schema-qualified
         if array_length(v_args::oid[], 1) is distinct from 1
            or v_args[0] <> 'pgque.message'::regtype then
             raise exception 'handler % must take exactly one argument of type pgque.message', new.handler
                 using errcode = 'invalid_function_definition',
                       hint = 'Declare it as: CREATE FUNCTION f(msg pgque.message) RETURNS void ...';
         end if;
-        if (select p.prokind from pg_proc p where p.oid = new.handler) <> 'f' then
+        if (select p.prokind from pg_proc p where p.oid = v_proc) <> 'f' then
             raise exception 'handler % must be a function, not a procedure or aggregate', new.handler
                 using errcode = 'invalid_function_definition';
         end if;
-        if not has_function_privilege(new.owner, new.handler, 'EXECUTE') then
+        if not has_function_privilege(new.owner, v_proc, 'EXECUTE') then
             raise exception 'role % may not execute handler %', new.owner, new.handler
                 using errcode = 'insufficient_privilege';
         end if;
@@ -395,8 +407,8 @@ begin
         raise exception 'retry_after must be between 0 and 365 days, got %', retry_after
             using errcode = 'invalid_parameter_value';
     end if;
-    if poll_interval not between interval '1 millisecond' and interval '1 day' then
-        raise exception 'poll_interval must be between 1 millisecond and 1 day, got %', poll_interval
+    if poll_interval not between interval '100 milliseconds' and interval '1 day' then
+        raise exception 'poll_interval must be between 100 milliseconds and 1 day, got %', poll_interval
             using errcode = 'invalid_parameter_value';
     end if;
     select * into c from pgque_worker.consumer k
@@ -452,7 +464,7 @@ begin
     perform pgque_worker._check_timeout(timeout);
     c := pgque_worker._route_consumer(queue, consumer);
     insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, timeout)
-    values (c.id, event_type, 'sql', handler, timeout)
+    values (c.id, event_type, 'sql', handler::text, timeout)
     on conflict on constraint route_pkey do update
        set kind = 'sql', handler = excluded.handler, url = null,
            timeout = excluded.timeout, owner = excluded.owner;
@@ -592,7 +604,7 @@ $$;
 
 create view pgque_worker.handlers as
 select c.queue, c.consumer, r.event_type, r.kind,
-       case r.kind when 'sql' then r.handler::text else r.url end as target,
+       case r.kind when 'sql' then r.handler else r.url end as target,
        k.header_names,
        case when k.signed then '********' end as secret,
        r.timeout, r.owner
@@ -634,6 +646,11 @@ as $$
                       where r.consumer_id = c.id
                         and not exists (select from pg_catalog.pg_roles a where a.oid = r.owner))
             then 'stopped: the owner role of a route was dropped'
+        else (select 'stopped: handler ' || r.handler || ' does not exist'
+                from pgque_worker.route r
+               where r.consumer_id = c.id and r.kind = 'sql'
+                 and pg_catalog.to_regprocedure(r.handler) is null
+               order by r.event_type limit 1)
     end
 $$;
 
@@ -642,7 +659,10 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        coalesce(pgque_worker._stop_reason(c), 'active') as state,
        coalesce(s.processed, 0) as processed, coalesce(s.failed, 0) as failed,
        coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
-       coalesce(s.unhandled, 0) as unhandled, s.last_batch_at, s.last_error, s.last_error_at,
+       coalesce(s.unhandled, 0) as unhandled, s.last_batch_at,
+       -- An error text can quote a response body or data: its owner's only.
+       case when pg_catalog.pg_has_role(c.owner, 'MEMBER') then s.last_error end as last_error,
+       s.last_error_at,
        i.lag, i.pending_events
   from pgque_worker.consumer c
   left join pgque_worker.consumer_stats s on s.consumer_id = c.id

@@ -32,6 +32,10 @@ void _PG_init(void)
                  errhint("Add pgque_worker to shared_preload_libraries in postgresql.conf "
                          "and restart the server.")));
 
+    // pg_upgrade runs the new server to restore into it: no worker may
+    // touch the databases then.
+    if (IsBinaryUpgrade)
+        return;
     pgque::pg::Entry([] {
         pgque::config::DefineSettings();
         pgque::worker::InstallSharedState();

@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use PgqueWorkerTest;
 use PostgreSQL::Test::Utils;
+use IPC::Run;
 use Test::More;
 use Time::HiRes qw(usleep);
 
@@ -189,6 +190,24 @@ ok(wait_sql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgque_
 run(q{SELECT pgque.send('jobs', 'any', 'kept')});
 ok(wait_sql(q{SELECT pending_events > 0 FROM pgque_worker.consumers WHERE consumer = 'ephemeral'}, 't'),
     'its messages wait in the queue');
+
+# --- 6. a lock on the configuration tables stalls nothing --------------------
+# Every role may write them (under row-level security), so every role may
+# LOCK them. The workers wait a second at most and carry on ticking.
+my ($lock_out, $lock_err) = ('', '');
+my $locker = IPC::Run::start(['psql', '-X', '-d', $node->connstr('postgres'), '-U', 'intruder', '-c',
+    'BEGIN; LOCK TABLE pgque_worker.consumer, pgque_worker.route IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT;'],
+    '>', \$lock_out, '2>', \$lock_err);
+ok(wait_sql(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+              WHERE c.relname = 'consumer' AND l.mode = 'AccessExclusiveLock' AND l.granted}, '1'),
+    'intruder holds an ACCESS EXCLUSIVE lock on the consumers table') or diag("psql: $lock_err");
+my $ticks = run(q{SELECT ticks FROM pgque_worker.workers WHERE database = 'postgres'});
+run(q{SELECT pgque.send('jobs', 'watch', 'while-locked')});
+ok(wait_sql(q{SELECT count(*) >= 7 FROM public.seen WHERE who = 'alice' AND what = 'search_path'}, 't', 15),
+    'a message sent meanwhile is ticked and handled');
+cmp_ok(run(q{SELECT ticks FROM pgque_worker.workers WHERE database = 'postgres'}), '>', $ticks, 'ticking went on');
+$locker->finish;
+is(run(q{SELECT state FROM pgque_worker.workers WHERE database = 'postgres'}), 'running', 'the worker is running');
 
 $node->stop('fast');
 my $log = slurp_file($node->logfile);

@@ -94,7 +94,12 @@ for my $pair (['pgque_worker', 'pgque_worker'], ['pgque', 'pgque_pgq']) {
     my $fresh = describe('fresh', @$pair);
     my $upgraded = describe('upgraded', @$pair);
     ok(length($fresh) > 5000, "the description covers schema $pair->[0]");
-    is($upgraded, $fresh, "extension $pair->[1], updated, is the same as a fresh 0.2.0 one");
+    is($upgraded, $fresh, "extension $pair->[1], updated, is the same as a fresh 0.2.0 one") or do {
+        my $dir = $PostgreSQL::Test::Utils::tmp_check;
+        PostgreSQL::Test::Utils::append_to_file("$dir/$pair->[0].fresh", $fresh);
+        PostgreSQL::Test::Utils::append_to_file("$dir/$pair->[0].upgraded", $upgraded);
+        diag(scalar `diff $dir/$pair->[0].fresh $dir/$pair->[0].upgraded`);
+    };
 }
 
 is($node->safe_psql('upgraded', q{SELECT count(*) FROM pgque_worker.consumer}), '2', 'consumers kept');

@@ -132,6 +132,19 @@ is(scalar(@{ requests('/gone') }), 1, 'after one attempt');
 like(slurp_file($node->logfile), qr/consumer "c" of queue "status": dead-lettered message \d+: HTTP 410: gone/,
     'the log has a line for the dead letter');
 
+# --- 5a. made-up event types cannot flood the log -----------------------------
+my $log_before = -s $node->logfile;
+run(q{SELECT pgque.create_queue('typed');
+      CREATE FUNCTION typed_noop(m pgque.message) RETURNS void LANGUAGE sql AS $$ SELECT $$;
+      SELECT pgque_worker.handle('typed', 'c', 'known', 'typed_noop(pgque.message)');
+      SELECT pgque.send('typed', repeat(md5(i::text), 256) || i, '{}'::jsonb) FROM generate_series(1, 300) i;});
+ok(wait_sql(q{SELECT unhandled FROM pgque_worker.consumers WHERE queue = 'typed'}, '300'), '300 unhandled types acked');
+my $typed_log = substr(slurp_file($node->logfile), $log_before);
+my $type_lines = () = $typed_log =~ /has no handler for event type/g;
+cmp_ok($type_lines, '<=', 100, 'at most 100 of them logged');
+like($typed_log, qr/more than 100 event types without a handler; no more are logged/, 'then one line that says so');
+cmp_ok(length($typed_log), '<', 100_000, 'the log grew by less than 100 kB for 2.5 MB of type names');
+
 # --- 5. ten 10 MB messages in one batch: memory stays bounded -----------------
 run(qq{SELECT pgque.create_queue('big'); SELECT pgque_worker.handle_http('big', 'c', '*', '$base/big');});
 # Its worker says which queue it serves while it loads its configuration.

@@ -1,6 +1,20 @@
 #include "pgque_worker/dispatch/batch_outcome.hpp"
 
+#include "pgque_worker/core/utf8.hpp"
+
 namespace pgque::dispatch {
+
+void NoteUnhandled(BatchOutcome &out, std::set<std::string> &seen, const std::optional<std::string> &type)
+{
+    constexpr std::size_t kMaxNotedTypes = 200, kTypeBytes = 64;
+    if (seen.size() >= kMaxNotedTypes)
+        return;
+    std::string shown = type ? core::ValidUtf8(*type, kTypeBytes) : "(null)";
+    if (type && shown.size() < type->size())
+        shown += "...";
+    if (seen.insert(shown).second)
+        out.unhandled_types.push_back(shown);
+}
 
 void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const BatchOutcome &out)
 {

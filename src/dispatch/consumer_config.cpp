@@ -4,9 +4,15 @@
 
 namespace pgque::dispatch {
 
+void LimitLockWait(pg::Transaction &tx)
+{
+    tx.Query("SELECT pg_catalog.set_config('lock_timeout', '1s', true)");
+}
+
 std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
 {
     const std::string key = std::to_string(id);
+    LimitLockWait(tx);
     auto rows = tx.Query(
         "SELECT c.queue, c.consumer, c.max_messages, c.retry_after::pg_catalog.text,"
         "       (extract(epoch FROM c.poll_interval) * 1000)::bigint, c.enabled,"
@@ -30,7 +36,7 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     for (const pg::Row &r : tx.Query(
              "SELECT r.event_type, r.kind, r.owner::pg_catalog.oid, a.rolsuper,"
              "       coalesce((extract(epoch FROM r.timeout) * 1000)::bigint, 0),"
-             "       r.handler::pg_catalog.oid, r.url, s.secret,"
+             "       pg_catalog.to_regprocedure(r.handler)::pg_catalog.oid, r.url, s.secret,"
              "       (SELECT pg_catalog.string_agg(h.key || ': ' || (h.value #>> '{}'), E'\\n')"
              "          FROM pg_catalog.jsonb_each(s.headers) h),"
              "       s.consumer_id IS NULL AND (k.signed OR k.header_names <> '{}')"

@@ -7,6 +7,7 @@
 #include "pgque_worker/core/http_verdict.hpp"
 #include "pgque_worker/core/route_table.hpp"
 #include "pgque_worker/core/slice_budget.hpp"
+#include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/core/webhook.hpp"
 #include "pgque_worker/dispatch/engine_calls.hpp"
 #include "pgque_worker/dispatch/sql_dispatch.hpp"
@@ -173,8 +174,7 @@ void HttpBatch::Deliver()
         int route_index = routes_.RouteFor(row[kType]);
         if (route_index == core::RouteTable::kNoRoute) {
             out_.unhandled++;
-            if (unhandled_types_.insert(row[kType].value_or("(null)")).second)
-                out_.unhandled_types.push_back(row[kType].value_or("(null)"));
+            NoteUnhandled(out_, unhandled_types_, row[kType]);
             continue;
         }
         const Route &route = config_.routes[route_index];

@@ -6,6 +6,7 @@
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/core/route_table.hpp"
 #include "pgque_worker/core/slice_budget.hpp"
+#include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/dispatch/engine_calls.hpp"
 #include "pgque_worker/pg/cursor.hpp"
 #include "pgque_worker/pg/guard.hpp"
@@ -142,8 +143,7 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
         route[i] = routes_.RouteFor(type ? std::optional<std::string>(type) : std::nullopt);
         if (route[i] == core::RouteTable::kNoRoute) {
             out_.unhandled++;
-            if (unhandled_types_.insert(type ? type : "(null)").second)
-                out_.unhandled_types.push_back(type ? type : "(null)");
+            NoteUnhandled(out_, unhandled_types_, type ? std::optional<std::string>(type) : std::nullopt);
         } else {
             routed++;
         }

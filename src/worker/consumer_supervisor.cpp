@@ -5,6 +5,7 @@
 
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/core/schedule.hpp"
+#include "pgque_worker/dispatch/consumer_config.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
@@ -41,6 +42,7 @@ void ConsumerSupervisor::Reconcile(pg::Transaction &tx, bool config_changed)
 {
     // consumer id -> queue, for every consumer that should have a worker
     std::map<int, std::string> desired;
+    dispatch::LimitLockWait(tx);
     for (const pg::Row &row : tx.Query(
              "SELECT c.id, c.queue FROM pgque_worker.consumer c"
              " WHERE pgque_worker._stop_reason(c) IS NULL"))

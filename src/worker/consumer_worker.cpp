@@ -42,6 +42,7 @@ namespace {
 int attached = -1;
 constexpr std::int64_t kFailureLogIntervalUs = 60 * 1000000LL;
 constexpr std::size_t kTrimAfterBytes = 8 * 1024 * 1024;
+constexpr std::size_t kMaxLoggedTypes = 100;
 bool clean_exit = false;  // the consumer was paused, dropped or lost its routes
 
 void CleanUpCurl(int, Datum) { http::HttpClient::GlobalCleanup(); }
@@ -178,11 +179,18 @@ void ConsumerWorker::LogOutcome(const dispatch::BatchOutcome &out)
         failures_unlogged_ = 0;
         failures_logged_at_ = now;
     }
-    // Once per event type, not once per message.
-    for (const std::string &type : out.unhandled_types)
-        if (logged_unhandled_.insert(type).second)
-            Log("consumer \"" + config_.consumer + "\" of queue \"" + config_.queue +
-                "\" has no handler for event type \"" + type + "\"; such messages are acked unhandled");
+    // Once per event type, not once per message, and for a bounded number of
+    // types: a producer must not be able to fill the log or this process's
+    // memory with made-up types.
+    for (const std::string &type : out.unhandled_types) {
+        if (logged_unhandled_.size() > kMaxLoggedTypes || !logged_unhandled_.insert(type).second)
+            continue;
+        if (logged_unhandled_.size() > kMaxLoggedTypes)
+            Log(who + " has had messages of more than " + std::to_string(kMaxLoggedTypes) +
+                " event types without a handler; no more are logged");
+        else
+            Log(who + " has no handler for event type \"" + type + "\"; such messages are acked unhandled");
+    }
 }
 
 void ConsumerWorker::Run()
@@ -201,8 +209,10 @@ void ConsumerWorker::Run()
 
         long wait_ms = config_.poll_ms;
         try {
-            if (ProcessBatch())
+            if (ProcessBatch()) {
+                ReportTableStats();
                 continue;  // more may be waiting
+            }
             last_logged_error_.clear();
         } catch (const pg::Error &e) {
             journal_.Clear();  // the process survived: nothing to replay

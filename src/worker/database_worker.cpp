@@ -56,8 +56,8 @@ constexpr const char *kReadinessSql =
     "            'pgque_worker.role \"' || r.rolname || '\" must be a superuser or have BYPASSRLS'"
     "            || ' (route secrets and headers are readable by their owners only)'"
     "          WHEN NOT coalesce(pg_catalog.has_table_privilege("
-    "                 pg_catalog.to_regclass('pgque_worker.consumer_stats'), 'INSERT, UPDATE'), true) THEN"
-    "            'pgque_worker.role \"' || r.rolname || '\" needs INSERT and UPDATE on'"
+    "                 pg_catalog.to_regclass('pgque_worker.consumer_stats'), 'SELECT, INSERT, UPDATE'), true) THEN"
+    "            'pgque_worker.role \"' || r.rolname || '\" needs SELECT, INSERT and UPDATE on'"
     "            || ' pgque_worker.consumer_stats'"
     "        END"
     "          FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)";
@@ -403,8 +403,18 @@ void DatabaseWorker::Run()
                 }
                 // Consumers: on every configuration change, and periodically
                 // to restart any that exited.
-                if (readiness_ == Readiness::Ready && schema_current_ && (config_changed || periodic_due))
-                    ReconcileConsumers(config_changed);
+                if (readiness_ == Readiness::Ready && schema_current_ && (config_changed || periodic_due)) {
+                    // Its own failure (a lock on the configuration tables, say)
+                    // must not hold up ticking; the change is applied later.
+                    try {
+                        ReconcileConsumers(config_changed);
+                    } catch (const pg::Error &e) {
+                        RecordError("starting and stopping consumer workers", e);
+                        SpinLockAcquire(&slot_.mutex);
+                        slot_.config_changed = slot_.config_changed || config_changed;
+                        SpinLockRelease(&slot_.mutex);
+                    }
+                }
                 if (readiness_ == Readiness::Ready && retry_.Due(now)) {
                     RetryPass();
                     retry_.Done(now);

@@ -32,9 +32,15 @@ bool ReloadConfigurationIfAsked()
     return true;
 }
 
+void ReportTableStats()
+{
+    pg::Call([] { (void) pgstat_report_stat(false); });
+}
+
 void WaitForWork(long timeout_ms)
 {
     pg::Call([&] {
+        (void) pgstat_report_stat(false);  // see ReportTableStats
         pgstat_report_activity(STATE_IDLE, nullptr);
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                          PG_WAIT_EXTENSION);

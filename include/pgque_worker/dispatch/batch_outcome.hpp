@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,10 @@ struct BatchOutcome {
     std::vector<std::string> dead_letters;  // "message <id>: <reason>", one per message
     std::string last_error;
 };
+
+// Notes a message type without a route (at most 64 bytes of it, at most
+// kMaxNotedTypes types a batch): seen is the batch's set.
+void NoteUnhandled(BatchOutcome &out, std::set<std::string> &seen, const std::optional<std::string> &type);
 
 // Adds a batch's outcome to pgque_worker.consumer_stats, in the transaction
 // that acks it (so the counters are exact).

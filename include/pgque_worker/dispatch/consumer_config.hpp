@@ -37,6 +37,11 @@ struct ConsumerConfig {
     bool IsHttp() const { return !routes.empty() && routes[0].kind == "http"; }
 };
 
+// The configuration tables are writable (so lockable) by every role, under
+// row-level security: the workers wait at most a second for a lock on them,
+// and try again later, so that nobody can stall ticking with a LOCK TABLE.
+void LimitLockWait(pg::Transaction &tx);
+
 // The consumer with this id, or nullopt when it no longer exists. An error
 // when a route's credentials exist but this session cannot read them (a
 // signed route is never sent unsigned).

@@ -11,8 +11,13 @@ void SetUpSignals();
 // Reloads postgresql.conf if SIGHUP came; true when it did.
 bool ReloadConfigurationIfAsked();
 
-// Reports the process idle and waits for its latch, at most timeout_ms;
-// exits if the postmaster dies.
+// Sends this process's table statistics (at most once a second; PostgreSQL
+// rate-limits it), so that autovacuum sees the dead tuples the workers leave
+// behind. Call between transactions.
+void ReportTableStats();
+
+// Reports its table statistics (for autovacuum) and the process idle, then
+// waits for its latch, at most timeout_ms; exits if the postmaster dies.
 void WaitForWork(long timeout_ms);
 
 }  // namespace pgque::worker
