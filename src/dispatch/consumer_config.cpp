@@ -4,10 +4,7 @@
 
 namespace pgque::dispatch {
 
-void LimitLockWait(pg::Transaction &tx)
-{
-    tx.Query("SELECT pg_catalog.set_config('lock_timeout', '1s', true)");
-}
+void LimitLockWait(pg::Transaction &tx) { tx.SetLockTimeout("1s"); }
 
 std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
 {

@@ -131,6 +131,13 @@ Value Transaction::QueryValue(const std::string &sql, const std::vector<Value> &
     return rows[0][0];
 }
 
+void Transaction::SetLockTimeout(const char *timeout)
+{
+    Query("SELECT pg_catalog.set_config('lock_timeout', $1, true)", {std::string(timeout)});
+}
+
+bool IsLockTimeout(const Error &e) { return e.sqlstate() == ERRCODE_LOCK_NOT_AVAILABLE; }
+
 long long NowUs() { return GetCurrentTimestamp(); }
 
 }  // namespace pgque::pg

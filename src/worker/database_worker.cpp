@@ -74,6 +74,22 @@ constexpr const char *kObserveSql =
     "  LEFT JOIN pgque.get_consumer_info() i ON i.queue_name = q.queue_name"
     " GROUP BY q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker";
 
+// The worker waits this long at most for a lock, then gives way and tries
+// again at the next pass: shorter than deadlock_timeout (1 s by default), so
+// that DDL on a queue (drop_queue) never deadlocks with a tick, and the
+// worker, not the user's statement, is the one that backs off.
+constexpr const char *kLockTimeout = "100ms";
+constexpr std::int64_t kLockRetryUs = 100 * 1000;
+
+// An error that says a queue is being created or dropped under the pass:
+// its locks are held (lock timeout), or its objects vanished between the
+// pass's snapshot and their use.
+bool GivesWayToDdl(const pg::Error &e)
+{
+    return pg::IsLockTimeout(e) || e.sqlstate() == ERRCODE_UNDEFINED_TABLE ||
+           e.sqlstate() == ERRCODE_UNDEFINED_OBJECT;
+}
+
 bool IsTrue(const pg::Value &v) { return v && *v == "t"; }
 
 class DatabaseWorker {
@@ -175,6 +191,7 @@ void DatabaseWorker::TickPass(bool periodic_due)
     std::optional<core::TxidSnapshot> snapshot;
     {
         pg::Transaction tx("pgque_worker: ticking queues", pg::Isolation::RepeatableRead);
+        tx.SetLockTimeout(kLockTimeout);
         // The extension and the API are checked on periodic passes only (and
         // until they are there): passes woken by commits are the hot path.
         if (periodic_due || readiness_ != Readiness::Ready) {
@@ -223,6 +240,11 @@ void DatabaseWorker::TickPass(bool periodic_due)
                     ticked.push_back(q.name);
             });
             auto known = queue_errors_.find(q.name);
+            // A queue being dropped right now: its DDL holds the locks (or
+            // the queue is already gone); it is passed by, quietly, until
+            // the next pass.
+            if (error && GivesWayToDdl(*error))
+                continue;
             if (error) {
                 if (known == queue_errors_.end() || known->second != error->what()) {
                     queue_errors_[q.name] = error->what();
@@ -276,6 +298,7 @@ void DatabaseWorker::ReconcileConsumers(bool config_changed)
 void DatabaseWorker::RetryPass()
 {
     pg::Transaction tx("pgque_worker: moving due retries back");
+    tx.SetLockTimeout(kLockTimeout);
     tx.Query("SELECT pgque.maint_retry_events()");
     tx.Commit();
 }
@@ -284,12 +307,14 @@ void DatabaseWorker::MaintPass()
 {
     {
         pg::Transaction tx("pgque_worker: maintenance");
+        tx.SetLockTimeout(kLockTimeout);
         tx.Query("SELECT pgque.maint()");
         tx.Commit();
     }
     // PgQ's rotation step 2 must be a later transaction than step 1.
     if (has_step2_) {
         pg::Transaction tx("pgque_worker: maintenance (rotation step 2)");
+        tx.SetLockTimeout(kLockTimeout);
         tx.Query("SELECT pgque.maint_rotate_tables_step2()");
         tx.Commit();
     }
@@ -424,8 +449,13 @@ void DatabaseWorker::Run()
                     maint_.Done(now);
                 }
             } catch (const pg::Error &e) {
-                RecordError("pass failed", e);
-                pause_until_us_ = now + config::TickIntervalMs() * 1000LL;
+                // Giving way to DDL is routine: try again soon, say nothing.
+                if (GivesWayToDdl(e)) {
+                    pause_until_us_ = now + kLockRetryUs;
+                } else {
+                    RecordError("pass failed", e);
+                    pause_until_us_ = now + config::TickIntervalMs() * 1000LL;
+                }
             }
         }
 

@@ -47,12 +47,19 @@ public:
     // transaction goes on). Other exceptions roll back and propagate.
     std::optional<Error> Subtransaction(const std::function<void()> &body);
 
+    // For the rest of this transaction, wait at most `timeout` (e.g. "1s")
+    // for a lock, then fail with SQLSTATE 55P03 (lock_not_available).
+    void SetLockTimeout(const char *timeout);
+
     void Commit();
 
 private:
     void Abort() noexcept;
     bool open_ = false;
 };
+
+// Whether e is a lock wait given up by SetLockTimeout.
+bool IsLockTimeout(const Error &e);
 
 // The server clock, microseconds since 2000-01-01 (PostgreSQL's TimestampTz).
 long long NowUs();
