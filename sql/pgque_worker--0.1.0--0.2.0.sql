@@ -9,7 +9,8 @@
 --   view shows header names.
 -- * Timeouts and intervals are bounded where they end up in C integers;
 --   existing values outside the bounds are clamped to them.
--- * The consumers view says why a consumer does not run, and shows
+-- * The consumers view says what the workers really do with each consumer
+--   (its process, a stop reason, waiting for a slot, back-off), and shows
 --   last_error to the consumer's owner only; consumer_stats itself is no
 --   longer readable by PUBLIC (an error text can quote a response body).
 -- * Handlers are stored as text (schema-qualified signatures), which
@@ -381,9 +382,27 @@ select c.queue, c.consumer, r.event_type, r.kind,
   from pgque_worker.route r join pgque_worker.consumer c on c.id = r.consumer_id
   cross join lateral pgque_worker._route_credentials(r.consumer_id, r.event_type) k;
 
-create or replace view pgque_worker.consumers as
+drop view pgque_worker.consumers;
+create function pgque_worker._consumer_processes(out consumer_id int, out pid int, out failures int,
+                                                 out next_start timestamptz)
+returns setof record
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_consumer_processes';
+
+create view pgque_worker.consumers as
 select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_interval, c.enabled,
-       coalesce(pgque_worker._stop_reason(c), 'active') as state,
+       coalesce(pgque_worker._stop_reason(c),
+                case when p.pid is not null then 'running'
+                     when w.state is distinct from 'running' then
+                         'database not served (' || coalesce('worker ' || w.state, 'no database worker')
+                         || '; see pgque_worker.workers)'
+                     when p.failures > 0 then
+                         'backing off after a crash (retry at ' || p.next_start || ')'
+                     when p.consumer_id is not null then 'starting'
+                     else 'waiting for a worker slot (max_consumer_workers = '
+                          || pg_catalog.current_setting('pgque_worker.max_consumer_workers') || ')'
+                end) as state,
+       p.pid,
        coalesce(s.processed, 0) as processed, coalesce(s.failed, 0) as failed,
        coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
        coalesce(s.unhandled, 0) as unhandled, s.last_batch_at,
@@ -393,6 +412,8 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        i.lag, i.pending_events
   from pgque_worker.consumer c
   left join pgque_worker.consumer_stats s on s.consumer_id = c.id
+  left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
+  left join pgque_worker.workers w on w.database = pg_catalog.current_database()
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
 
-grant select on pgque_worker.handlers to public;
+grant select on pgque_worker.handlers, pgque_worker.consumers to public;

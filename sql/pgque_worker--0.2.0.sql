@@ -654,9 +654,32 @@ as $$
     end
 $$;
 
+-- This database's consumer worker slots (shared memory): which consumer has
+-- one, its process, its consecutive failures, and when it is started again
+-- after one.
+create function pgque_worker._consumer_processes(out consumer_id int, out pid int, out failures int,
+                                                 out next_start timestamptz)
+returns setof record
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_consumer_processes';
+
+-- What the workers are really doing with each consumer: why it does not run
+-- (_stop_reason), or whether it has a process, waits for one, or cannot get
+-- one because its database is not served.
 create view pgque_worker.consumers as
 select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_interval, c.enabled,
-       coalesce(pgque_worker._stop_reason(c), 'active') as state,
+       coalesce(pgque_worker._stop_reason(c),
+                case when p.pid is not null then 'running'
+                     when w.state is distinct from 'running' then
+                         'database not served (' || coalesce('worker ' || w.state, 'no database worker')
+                         || '; see pgque_worker.workers)'
+                     when p.failures > 0 then
+                         'backing off after a crash (retry at ' || p.next_start || ')'
+                     when p.consumer_id is not null then 'starting'
+                     else 'waiting for a worker slot (max_consumer_workers = '
+                          || pg_catalog.current_setting('pgque_worker.max_consumer_workers') || ')'
+                end) as state,
+       p.pid,
        coalesce(s.processed, 0) as processed, coalesce(s.failed, 0) as failed,
        coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
        coalesce(s.unhandled, 0) as unhandled, s.last_batch_at,
@@ -666,6 +689,8 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        i.lag, i.pending_events
   from pgque_worker.consumer c
   left join pgque_worker.consumer_stats s on s.consumer_id = c.id
+  left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
+  left join pgque_worker.workers w on w.database = pg_catalog.current_database()
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
 
 grant select on pgque_worker.handlers, pgque_worker.consumers to public;

@@ -170,6 +170,14 @@ cmp_ok($after - $baseline, '<', 24 * 1024, 'and RSS returns close to its baselin
 # replayed one message at a time; after poison_crash_limit (2) deaths with
 # the poison in flight, it is dead-lettered and everything else is handled
 # exactly once.
+# A bystander on another queue has a slow message in flight during those
+# crashes: they are not its doing, and it must not be blamed for them.
+run(q{CREATE TABLE bystander_done (payload text);
+      CREATE FUNCTION bystander(m pgque.message) RETURNS void LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_sleep(2); INSERT INTO bystander_done VALUES (m.payload); END $$;
+      SELECT pgque.create_queue('bystander');
+      SELECT pgque_worker.handle('bystander', 'c', '*', 'bystander(pgque.message)');
+      SELECT pgque.send_batch('bystander', 'e', array['b1', 'b2', 'b3', 'b4', 'b5', 'b6']);});
 run(q{CREATE TABLE handled (payload text);
       CREATE FUNCTION poison_handler(m pgque.message) RETURNS void LANGUAGE plpgsql AS $$
       BEGIN
@@ -199,6 +207,32 @@ ok(wait_sql(q{SELECT dl_reason FROM pgque.dlq_inspect('poison')}, 'crashed the c
 ok(wait_sql(q{SELECT string_agg(payload, ',' ORDER BY payload) FROM handled}, 'p1,p2,p3,p4,p6,p7,p8,p9'),
     'every other message of the batch was handled exactly once');
 ok(wait_sql(q{SELECT dead_lettered FROM pgque_worker.consumers WHERE queue = 'poison'}, '1'), 'the view counts it');
+ok(wait_sql(q{SELECT string_agg(payload, ',' ORDER BY payload) FROM bystander_done}, 'b1,b2,b3,b4,b5,b6', 120),
+    'the bystander, interrupted by the same crashes, handled all its messages');
+is(run(q{SELECT count(*) FROM pgque.dlq_inspect('bystander')}), '0', 'and dead-lettered none of them');
+
+# --- 7. pause while a slow message is in flight, three times -----------------
+# An orderly stop (SIGTERM) is no crash: the message waits, and is handled.
+run(q{CREATE TABLE paused_done (payload text);
+      CREATE FUNCTION slow_handler(m pgque.message) RETURNS void LANGUAGE plpgsql AS $$
+      BEGIN
+          PERFORM set_config('application_name', 'pgque_slow_in_flight', true);
+          PERFORM pg_sleep(3);
+          INSERT INTO paused_done VALUES (m.payload);
+      END $$;
+      SELECT pgque.create_queue('pausing');
+      SELECT pgque_worker.handle('pausing', 'c', '*', 'slow_handler(pgque.message)');
+      SELECT pgque.send('pausing', 'e', 'slow');});
+for my $cycle (1 .. 3) {
+    ok(wait_sql(q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgque_slow_in_flight'}, '1'),
+        "pause $cycle: the slow message is in flight");
+    run(q{SELECT pgque_worker.pause('pausing', 'c')});
+    ok(wait_sql(q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgque_slow_in_flight'}, '0'),
+        "pause $cycle: its worker stopped");
+    run(q{SELECT pgque_worker.resume('pausing', 'c')});
+}
+ok(wait_sql(q{SELECT string_agg(payload, ',') FROM paused_done}, 'slow', 60), 'the message was handled after all');
+is(run(q{SELECT count(*) FROM pgque.dlq_inspect('pausing')}), '0', 'never dead-lettered');
 like(slurp_file($node->logfile), qr/queue "poison": dead-lettered message \d+: crashed the consumer worker 2 times/,
     'and the log says it');
 

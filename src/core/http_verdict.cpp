@@ -29,10 +29,11 @@ HttpVerdict JudgeResponse(long status, std::string_view transport_error, std::st
         return v;
     }
     v.kind = HttpVerdict::Retry;
+    // Retry-After is a floor, not a replacement for the back-off: an endpoint
+    // that says "0" must not burn the message's retries at tick speed.
+    v.delay_seconds = BackoffSeconds(retry_after_seconds, retry_count);
     if ((status == 429 || status == 503) && retry_after_header)
-        v.delay_seconds = std::clamp(*retry_after_header, 0.0, kMaxRetryDelaySeconds);
-    else
-        v.delay_seconds = BackoffSeconds(retry_after_seconds, retry_count);
+        v.delay_seconds = std::max(v.delay_seconds, std::clamp(*retry_after_header, 0.0, kMaxRetryDelaySeconds));
     return v;
 }
 

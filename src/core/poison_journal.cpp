@@ -1,5 +1,8 @@
 #include "pgque_worker/core/poison_journal.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +20,7 @@ bool PoisonJournal::Load()
     std::ifstream in(path_);
     if (!in)
         return false;
+    std::uint64_t identity = 0;
     std::string line;
     while (std::getline(in, line)) {
         std::istringstream fields(line);
@@ -26,12 +30,19 @@ bool PoisonJournal::Load()
         fields >> key >> a;
         if (!fields)
             continue;  // a torn or foreign line counts for nothing
-        if (key == "batch")
+        if (key == "identity")
+            identity = static_cast<std::uint64_t>(a);
+        else if (key == "batch")
             batch_ = a;
         else if (key == "in_flight")
             in_flight_ = a;
         else if (key == "deaths" && (fields >> b) && b > 0)
             deaths_[a] = b;
+    }
+    if (identity != identity_) {  // another consumer's, left behind
+        batch_ = 0;
+        in_flight_.reset();
+        deaths_.clear();
     }
     return batch_ != 0;
 }
@@ -39,6 +50,7 @@ bool PoisonJournal::Load()
 void PoisonJournal::Save() const
 {
     std::ostringstream text;
+    text << "identity " << static_cast<std::int64_t>(identity_) << "\n";
     text << "batch " << batch_ << "\n";
     if (in_flight_)
         text << "in_flight " << *in_flight_ << "\n";
@@ -58,8 +70,11 @@ void PoisonJournal::Save() const
 bool PoisonJournal::BeginBatch(std::int64_t first_msg_id)
 {
     bool interrupted = Load() && batch_ == first_msg_id;
+    // Stopped by the postmaster because another process crashed: that death
+    // was not the message's doing.
+    const bool quit = std::remove(quit_marker_.c_str()) == 0;
     if (interrupted) {
-        if (in_flight_)
+        if (in_flight_ && !quit)
             deaths_[*in_flight_]++;
         in_flight_.reset();
     } else {
@@ -84,10 +99,30 @@ int PoisonJournal::DeathsOf(std::int64_t msg_id) const
     return it == deaths_.end() ? 0 : it->second;
 }
 
+std::uint64_t PoisonJournal::IdentityOf(const std::string &queue, const std::string &consumer,
+                                        const std::string &created)
+{
+    std::uint64_t h = 1469598103934665603ULL;
+    for (const std::string *part : {&queue, &consumer, &created}) {
+        for (unsigned char c : *part)
+            h = (h ^ c) * 1099511628211ULL;
+        h = (h ^ 0xFF) * 1099511628211ULL;  // separator: ("ab","c") differs from ("a","bc")
+    }
+    return h;
+}
+
+void PoisonJournal::MarkQuit(const char *quit_marker_path)
+{
+    int fd = open(quit_marker_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
 void PoisonJournal::Clear()
 {
     if (saved_ || batch_ != 0)
         std::remove(path_.c_str());
+    std::remove(quit_marker_.c_str());
     batch_ = 0;
     in_flight_.reset();
     deaths_.clear();

@@ -14,12 +14,20 @@ long SliceBudget::NextFetch() const
     if (Full())
         return 0;
     long rows_left = max_messages_ - messages_;
-    if (largest_row_ == 0)
-        return 1;  // nothing seen yet: one row tells how large rows are
     std::size_t row = std::max(largest_row_, kAssumedRowBytes);
     std::size_t bytes_left = max_bytes_ - bytes_;
     long by_bytes = static_cast<long>(std::min<std::size_t>(bytes_left / row, static_cast<std::size_t>(rows_left)));
-    return std::clamp(by_bytes, 1L, rows_left);
+    return std::clamp(std::min(by_bytes, next_chunk_), 1L, rows_left);
+}
+
+void SliceBudget::Fetched(long rows)
+{
+    // Rows as small as assumed so far: the next fetch may take twice as many.
+    if (largest_row_ <= kAssumedRowBytes)
+        next_chunk_ = std::min(next_chunk_ * 2, kMaxChunk);
+    else
+        next_chunk_ = 1;
+    (void) rows;
 }
 
 void SliceBudget::Add(std::size_t row_bytes)

@@ -14,7 +14,7 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
         "SELECT c.queue, c.consumer, c.max_messages, c.retry_after::pg_catalog.text,"
         "       (extract(epoch FROM c.poll_interval) * 1000)::bigint, c.enabled,"
         "       extract(epoch FROM c.retry_after)::double precision, c.owner::pg_catalog.oid,"
-        "       pgque_worker._stop_reason(c)"
+        "       pgque_worker._stop_reason(c), c.created::pg_catalog.text"
         "  FROM pgque_worker.consumer c WHERE c.id = $1::int",
         {key});
     if (rows.empty())
@@ -30,6 +30,7 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     c.retry_after_seconds = std::stod(rows[0][6].value_or("60"));
     c.owner = static_cast<unsigned int>(std::stoul(rows[0][7].value_or("0")));
     c.stop_reason = rows[0][8];
+    c.created = rows[0][9].value_or("");
     for (const pg::Row &r : tx.Query(
              "SELECT r.event_type, r.kind, r.owner::pg_catalog.oid, a.rolsuper,"
              "       coalesce((extract(epoch FROM r.timeout) * 1000)::bigint, 0),"

@@ -14,6 +14,7 @@
 #include "pgque_worker/pg/cursor.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
+#include "pgque_worker/pg/session.hpp"
 #include "pgque_worker/pg/spi.hpp"
 
 extern "C" {
@@ -142,6 +143,7 @@ bool HttpBatch::NextSlice(pg::Transaction &tx, core::SliceBudget &budget)
             out_.bytes += bytes;
             slice_.push_back(std::move(row));
         }
+        budget.Fetched(static_cast<long>(rows.size()));
         if (static_cast<long>(rows.size()) < want)
             break;
     }
@@ -242,7 +244,7 @@ void HttpBatch::Deliver()
                  : v.kind == core::HttpVerdict::Dead    ? Outcome::Dead
                                                         : Outcome::Retry;
         o.delay_seconds = v.delay_seconds;
-        o.reason = v.reason;
+        o.reason = pg::ForDatabase(v.reason);
     };
     if (!replay_) {
         std::vector<http::Response> responses = client_.PostAll(requests, interrupts);

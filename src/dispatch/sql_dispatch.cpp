@@ -224,6 +224,7 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config,
                 budget.Add(pg::RowBytes(table, i));
                 out.bytes += pg::RowBytes(table, i);
             }
+            budget.Fetched(static_cast<long>(table->numvals));
             if (static_cast<long>(table->numvals) < want) {
                 more = false;
                 break;

@@ -40,6 +40,10 @@ size_t KeepRetryAfter(char *data, size_t size, size_t count, void *user)
     auto *response = static_cast<Response *>(user);
     size_t bytes = size * count;
     std::string_view line(data, bytes);
+    // Each response (a 100 Continue, then the final one) starts with its
+    // status line: only the final response's header counts.
+    if (line.substr(0, 5) == "HTTP/")
+        response->retry_after_seconds.reset();
     constexpr std::string_view kName = "retry-after:";
     if (line.size() > kName.size() &&
         std::equal(kName.begin(), kName.end(), line.begin(),

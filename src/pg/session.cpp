@@ -1,9 +1,11 @@
 #include "pgque_worker/pg/session.hpp"
 
+#include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 
 extern "C" {
+#include "mb/pg_wchar.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
 }
@@ -29,6 +31,12 @@ AsRole::AsRole(unsigned int role)
 }
 
 AsRole::~AsRole() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+
+std::string ForDatabase(const std::string &utf8)
+{
+    int encoding = GetDatabaseEncoding();
+    return encoding == PG_UTF8 || encoding == PG_SQL_ASCII ? utf8 : core::AsciiEscaped(utf8);
+}
 
 bool RoleExists(unsigned int role)
 {

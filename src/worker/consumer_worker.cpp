@@ -3,6 +3,7 @@
 // transaction each, and waits on its latch (set by the database worker when
 // it ticks the queue) or poll_interval when nothing is waiting.
 #include <malloc.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <memory>
@@ -47,6 +48,31 @@ bool clean_exit = false;  // the consumer was paused, dropped or lost its routes
 
 void CleanUpCurl(int, Datum) { http::HttpClient::GlobalCleanup(); }
 
+// The poison journal of this process, for the exit paths below.
+core::PoisonJournal *journal = nullptr;
+char quit_marker[MAXPGPATH];
+
+// An orderly exit (SIGTERM: pause, drop, reconfiguration, shutdown; or an
+// error) is no crash: the message in flight did not cause it.
+void ClearJournalAtExit(int, Datum)
+{
+    try {
+        if (journal)
+            journal->Clear();
+    } catch (...) {
+        // Leaving the journal costs at most a replay of the batch.
+    }
+}
+
+// The postmaster stops every process with SIGQUIT when another one crashed:
+// leave a marker so that this death blames no message, then exit as
+// PostgreSQL's own handler does.
+void QuitForAnotherCrash(SIGNAL_ARGS)
+{
+    core::PoisonJournal::MarkQuit(quit_marker);
+    _exit(2);
+}
+
 void ReleaseConsumerSlot(int, Datum)
 {
     SharedState *shared = Shared();
@@ -90,6 +116,8 @@ public:
     {
     }
     [[noreturn]] void Run();
+    // Orderly exits clear the journal; SIGQUIT leaves the quit marker.
+    void InstallExitHandlers();
 
 private:
     void Reload();
@@ -107,6 +135,16 @@ private:
     std::set<std::string> logged_unhandled_;
     std::string last_logged_error_;
 };
+
+void ConsumerWorker::InstallExitHandlers()
+{
+    journal = &journal_;
+    strlcpy(quit_marker, journal_.quit_marker().c_str(), sizeof quit_marker);
+    pg::Call([] {
+        on_proc_exit(ClearJournalAtExit, 0);
+        pqsignal(SIGQUIT, QuitForAnotherCrash);
+    });
+}
 
 void ConsumerWorker::Log(const std::string &text)
 {
@@ -130,6 +168,7 @@ void ConsumerWorker::Reload()
         pg::Call([] { proc_exit(0); });
     }
     config_ = *config;
+    journal_.SetIdentity(core::PoisonJournal::IdentityOf(config_.queue, config_.consumer, config_.created));
     activity_ = "pgque_worker: consumer \"" + config_.consumer + "\" of queue \"" + config_.queue +
                 (config_.IsHttp() ? "\": receiving or acknowledging a batch" : "\": dispatching a batch");
 }
@@ -263,6 +302,7 @@ void pgque_worker_consumer_main(Datum slot_index)
         });
         pg::PinWorkerSession();
         worker::ConsumerWorker consumer(slot);
+        consumer.InstallExitHandlers();
         consumer.Run();
     });
 }

@@ -290,6 +290,14 @@ void Launcher::StartWorkers(std::int64_t now)
             }
         }
         if (running >= config::MaxWorkers()) {
+            // Say so where a DBA looks: the workers view (and, through it,
+            // the consumers view) of the database left out.
+            SpinLockAcquire(&slot.mutex);
+            snprintf(slot.last_error, sizeof slot.last_error,
+                     "not served: pgque_worker.max_workers (%d) databases are served already",
+                     config::MaxWorkers());
+            slot.last_error_at = now;
+            SpinLockRelease(&slot.mutex);
             if (!warned_max_workers_)
                 pg::Call([] {
                     ereport(LOG, (errmsg("pgque_worker: pgque_worker.max_workers (%d) reached; "

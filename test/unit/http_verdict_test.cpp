@@ -25,12 +25,13 @@ TEST(HttpVerdict, GoneIsDeadAtOnce)
     EXPECT_EQ(v.reason, "HTTP 410: endpoint removed");
 }
 
-TEST(HttpVerdict, RetryAfterIsHonouredOn429And503Only)
+TEST(HttpVerdict, RetryAfterIsAFloorOn429And503Only)
 {
-    EXPECT_DOUBLE_EQ(JudgeResponse(429, "", "", 2.0, 60, 0).delay_seconds, 2);
-    EXPECT_DOUBLE_EQ(JudgeResponse(503, "", "", 7.0, 60, 5).delay_seconds, 7);
+    EXPECT_DOUBLE_EQ(JudgeResponse(429, "", "", 2.0, 0, 0).delay_seconds, 2);
+    EXPECT_DOUBLE_EQ(JudgeResponse(503, "", "", 7.0, 1, 5).delay_seconds, 32);         // back-off is later
     EXPECT_DOUBLE_EQ(JudgeResponse(503, "", "", 86400.0, 60, 0).delay_seconds, 3600);  // the cap
-    EXPECT_DOUBLE_EQ(JudgeResponse(500, "", "", 2.0, 60, 0).delay_seconds, 60);         // ignored
+    EXPECT_DOUBLE_EQ(JudgeResponse(429, "", "", 0.0, 60, 1).delay_seconds, 120);       // "0" burns nothing
+    EXPECT_DOUBLE_EQ(JudgeResponse(500, "", "", 200.0, 60, 0).delay_seconds, 60);      // ignored
     EXPECT_DOUBLE_EQ(JudgeResponse(429, "", "", std::nullopt, 60, 1).delay_seconds, 120);
 }
 

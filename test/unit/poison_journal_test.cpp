@@ -78,3 +78,48 @@ TEST(PoisonJournal, GarbageIsNoJournal)
     std::ofstream(path) << "batch\x01 x\nin_flight \nrandom words\n";
     EXPECT_FALSE(PoisonJournal(path).BeginBatch(7));
 }
+
+TEST(PoisonJournal, AQuitBecauseAnotherProcessCrashedBlamesNoMessage)
+{
+    std::string path = TempPath();
+    PoisonJournal(path).BeginBatch(7);
+    {
+        PoisonJournal j(path);
+        EXPECT_TRUE(j.BeginBatch(7));
+        j.MarkInFlight(101);
+        PoisonJournal::MarkQuit(j.quit_marker().c_str());  // the postmaster's SIGQUIT
+    }
+    PoisonJournal j(path);
+    EXPECT_TRUE(j.BeginBatch(7));   // still replayed
+    EXPECT_EQ(j.DeathsOf(101), 0);  // but 101 is not blamed
+    EXPECT_FALSE(Exists(j.quit_marker()));
+}
+
+TEST(PoisonJournal, AnOrderlyExitClearsIt)
+{
+    std::string path = TempPath();
+    PoisonJournal j(path);
+    j.BeginBatch(7);
+    j.MarkInFlight(101);
+    j.Clear();  // what the exit callback does on SIGTERM (pause, drop, shutdown)
+    EXPECT_FALSE(PoisonJournal(path).BeginBatch(7));
+}
+
+TEST(PoisonJournal, AnotherConsumersJournalIsIgnored)
+{
+    std::string path = TempPath();
+    auto old_id = PoisonJournal::IdentityOf("old_q", "old_c", "2026-11-25 05:00:00+00");
+    auto new_id = PoisonJournal::IdentityOf("payments", "ledger", "2026-11-25 06:00:00+00");
+    EXPECT_NE(old_id, new_id);
+    EXPECT_NE(PoisonJournal::IdentityOf("ab", "c", ""), PoisonJournal::IdentityOf("a", "bc", ""));
+    for (int death = 0; death < 3; death++) {  // the dropped consumer's journal: 2 deaths for message 2
+        PoisonJournal j(path);
+        j.SetIdentity(old_id);
+        j.BeginBatch(2);
+        j.MarkInFlight(2);
+    }
+    PoisonJournal fresh(path);
+    fresh.SetIdentity(new_id);  // a new consumer that got the same id and file
+    EXPECT_FALSE(fresh.BeginBatch(2));
+    EXPECT_EQ(fresh.DeathsOf(2), 0);
+}

@@ -18,10 +18,10 @@ struct HttpVerdict {
 inline constexpr double kMaxRetryDelaySeconds = 3600;
 inline constexpr std::size_t kReasonExcerptBytes = 200;
 
-// 2xx: delivered. 410 Gone: dead at once. 429 and 503 with a Retry-After:
-// retried after it (at most an hour). Anything else, a timeout or a
+// 2xx: delivered. 410 Gone: dead at once. Anything else, a timeout or a
 // transport error: retried after retry_after * 2^retry_count (at most an
-// hour).
+// hour), or, for 429 and 503 with a Retry-After, after that if it is later
+// (at most an hour).
 HttpVerdict JudgeResponse(long status, std::string_view transport_error, std::string_view body,
                           std::optional<double> retry_after_header, double retry_after_seconds,
                           int retry_count);

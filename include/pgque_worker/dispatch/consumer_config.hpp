@@ -26,6 +26,7 @@ struct ConsumerConfig {
     std::string queue;
     std::string consumer;
     unsigned int owner = 0;  // receives, nacks and acks as this role
+    std::string created;     // when it was declared (with queue and name: its identity)
     int max_messages = 100;
     std::string retry_after = "60 seconds";
     double retry_after_seconds = 60;

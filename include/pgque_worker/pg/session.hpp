@@ -2,6 +2,8 @@
 // and running engine calls as another role.
 #pragma once
 
+#include <string>
+
 namespace pgque::pg {
 
 // After the worker connected: search_path = pg_catalog, pg_temp and no
@@ -25,6 +27,11 @@ private:
     unsigned int saved_user_;
     int saved_context_;
 };
+
+// Text from outside (valid UTF-8) as this database can store it: unchanged
+// in UTF8 and SQL_ASCII databases; in any other encoding every non-ASCII
+// character as \uXXXX, so that it is valid there and dumps and restores.
+std::string ForDatabase(const std::string &utf8);
 
 // Whether role exists.
 bool RoleExists(unsigned int role);
