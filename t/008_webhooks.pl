@@ -12,34 +12,17 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-my $secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-my $log = "$PostgreSQL::Test::Utils::tmp_check/webhooks.jsonl";
-my ($port_out, $receiver_err) = ('', '');
-my $receiver = IPC::Run::start(['/usr/bin/python3', "$FindBin::Bin/lib/webhook_receiver.py", $log, $secret],
-    '>', \$port_out, '2>', \$receiver_err);
-$receiver->pump until $port_out =~ /^(\d+)\n/;
-my $port = $1;
-my $base = "http://127.0.0.1:$port";
+my $secret = webhook_secret();
+my $receiver = start_receiver('webhooks');
+my $base = $receiver->{base};
 
 my $node = new_node('webhooks', "pgque_worker.tick_interval = '200ms'", "pgque_worker.retry_interval = '100ms'",
     "pgque_worker.http_allowed_hosts = '127.0.0.1, localhost'", 'restart_after_crash = on');
 install_pgque($node, 'postgres');
 sub run { my ($sql) = @_; return $node->safe_psql('postgres', $sql); }
 sub wait_sql { my ($sql, $want, $secs) = @_; return wait_for($node, 'postgres', $sql, $want, $secs // 30); }
-sub requests {  # the receiver's log, optionally for one path
-    my ($path) = @_;
-    return [] unless -e $log;
-    my @all = map { decode_json($_) } grep { /\S/ } split /\n/, slurp_file($log);
-    return [grep { !defined $path || $_->{path} eq $path } @all];
-}
-sub wait_requests {
-    my ($path, $count, $secs) = @_;
-    for (1 .. ($secs // 30) * 20) {
-        return 1 if @{ requests($path) } >= $count;
-        usleep(50_000);
-    }
-    return 0;
-}
+sub requests { return receiver_requests($receiver, @_); }
+sub wait_requests { return wait_receiver_requests($receiver, @_); }
 
 # --- delivery: body, headers, signature --------------------------------------
 run(qq{CREATE ROLE app; GRANT pgque_reader, pgque_writer TO app;
@@ -146,5 +129,5 @@ is(scalar(keys %ids), 300, 'every message was delivered');
 is(scalar(grep { keys %{ $ids{$_} } != 1 } keys %ids), 0, 'each with one webhook-id, however often it was sent');
 
 $node->stop('fast');
-$receiver->kill_kill;
+stop_receiver($receiver);
 done_testing();

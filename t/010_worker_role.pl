@@ -14,17 +14,10 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-my $secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-my $log = "$PostgreSQL::Test::Utils::tmp_check/worker_role_hooks.jsonl";
-my ($port_out, $receiver_err) = ('', '');
-my $receiver = IPC::Run::start(['/usr/bin/python3', "$FindBin::Bin/lib/webhook_receiver.py", $log, $secret],
-    '>', \$port_out, '2>', \$receiver_err);
-$receiver->pump until $port_out =~ /^(\d+)\n/;
-my $base = "http://127.0.0.1:$1";
-sub requests {
-    return [] unless -e $log;
-    return [map { decode_json($_) } grep { /\S/ } split /\n/, slurp_file($log)];
-}
+my $secret = webhook_secret();
+my $receiver = start_receiver('worker_role_hooks');
+my $base = $receiver->{base};
+sub requests { return receiver_requests($receiver); }
 
 my $node = new_node('worker_role', "pgque_worker.tick_interval = '200ms'",
     "pgque_worker.http_allowed_hosts = '127.0.0.1'");
@@ -71,5 +64,5 @@ is(run(q{SELECT usename FROM pg_stat_activity WHERE backend_type = 'pgque_worker
     'the consumer worker connects as the configured role');
 
 $node->stop('fast');
-$receiver->kill_kill;
+stop_receiver($receiver);
 done_testing();

@@ -14,27 +14,11 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-my $log = "$PostgreSQL::Test::Utils::tmp_check/hostile_hooks.jsonl";
-my ($port_out, $receiver_err) = ('', '');
-my $receiver = IPC::Run::start(['/usr/bin/python3', "$FindBin::Bin/lib/webhook_receiver.py", $log, $secret],
-    '>', \$port_out, '2>', \$receiver_err);
-$receiver->pump until $port_out =~ /^(\d+)\n/;
-my $base = "http://127.0.0.1:$1";
-sub requests {
-    my ($path) = @_;
-    return [] unless -e $log;
-    my @all = map { decode_json($_) } grep { /\S/ } split /\n/, slurp_file($log);
-    return [grep { !defined $path || $_->{path} eq $path } @all];
-}
-sub wait_requests {
-    my ($path, $count, $secs) = @_;
-    for (1 .. ($secs // 60) * 20) {
-        return 1 if @{ requests($path) } >= $count;
-        usleep(50_000);
-    }
-    return 0;
-}
+my $secret = webhook_secret();
+my $receiver = start_receiver('hostile_hooks');
+my $base = $receiver->{base};
+sub requests { return receiver_requests($receiver, @_); }
+sub wait_requests { my ($path, $count, $secs) = @_; return wait_receiver_requests($receiver, $path, $count, $secs // 60); }
 
 my $node = new_node('hostile', "pgque_worker.tick_interval = '200ms'", "pgque_worker.retry_interval = '100ms'",
     "pgque_worker.http_allowed_hosts = '127.0.0.1'", "pgque_worker.max_batch_bytes = '16MB'",
@@ -238,5 +222,5 @@ like(slurp_file($node->logfile), qr/queue "poison": dead-lettered message \d+: c
 
 $node->stop('fast');
 unlike(slurp_file($node->logfile), qr/terminated by signal (?!9)/, 'no process died of anything but our kill -9');
-$receiver->kill_kill;
+stop_receiver($receiver);
 done_testing();

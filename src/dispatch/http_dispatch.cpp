@@ -41,7 +41,7 @@ struct Outcome {
 class HttpBatch {
 public:
     HttpBatch(const ConsumerConfig &config, http::HttpClient &client, core::PoisonJournal &journal, BatchOutcome &out)
-        : config_(config), client_(client), journal_(journal), out_(out), routes_(EventTypes(config))
+        : config_(config), client_(client), journal_(journal), out_(out), routes_(config.EventTypes())
     {
     }
 
@@ -52,13 +52,6 @@ public:
     void Deliver();
 
 private:
-    static std::vector<std::string> EventTypes(const ConsumerConfig &config)
-    {
-        std::vector<std::string> types;
-        for (const Route &r : config.routes)
-            types.push_back(r.event_type);
-        return types;
-    }
     void Record(pg::Transaction &tx);
     std::vector<pg::Value> Fields(const pg::Row &row) const;
 

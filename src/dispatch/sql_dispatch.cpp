@@ -35,7 +35,7 @@ struct SliceRow {
 class SqlBatch {
 public:
     SqlBatch(pg::Transaction &tx, const ConsumerConfig &config, core::PoisonJournal &journal, BatchOutcome &out)
-        : tx_(tx), config_(config), journal_(journal), out_(out), routes_(EventTypes(config))
+        : tx_(tx), config_(config), journal_(journal), out_(out), routes_(config.EventTypes())
     {
         pg::Call([&] {
             batch_context_ = CurrentMemoryContext;
@@ -54,13 +54,6 @@ public:
     void Finish();
 
 private:
-    static std::vector<std::string> EventTypes(const ConsumerConfig &config)
-    {
-        std::vector<std::string> types;
-        for (const Route &r : config.routes)
-            types.push_back(r.event_type);
-        return types;
-    }
     // Calls the handlers of rows [first, last) (the unrouted ones skipped).
     void CallRange(const std::vector<SliceRow> &rows, const std::vector<int> &route, size_t first, size_t last);
     std::string MessageText(const SliceRow &row);

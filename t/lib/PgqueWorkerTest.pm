@@ -9,8 +9,12 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(time usleep);
+use FindBin;
+use IPC::Run;
+use JSON::PP;
 
-our @EXPORT = qw(new_node install_pgque drain wait_for);
+our @EXPORT = qw(new_node install_pgque drain wait_for webhook_secret start_receiver receiver_requests
+                 wait_receiver_requests stop_receiver);
 
 # A started node with pgque_worker preloaded; extra lines for postgresql.conf.
 sub new_node {
@@ -69,5 +73,41 @@ sub drain {
     }
     return \@got;
 }
+
+# The signing secret the test receiver verifies with.
+sub webhook_secret { return 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'; }
+
+# A webhook receiver (t/lib/webhook_receiver.py) on 127.0.0.1, logging to
+# tmp_check/NAME.jsonl; its base URL is $receiver->{base}.
+sub start_receiver {
+    my ($name) = @_;
+    my $log = "$PostgreSQL::Test::Utils::tmp_check/$name.jsonl";
+    my ($out, $err) = ('', '');
+    my $harness = IPC::Run::start(['/usr/bin/python3', "$FindBin::Bin/lib/webhook_receiver.py", $log, webhook_secret()],
+        '>', \$out, '2>', \$err);
+    $harness->pump until $out =~ /^(\d+)\n/;
+    return { base => "http://127.0.0.1:$1", log => $log, harness => $harness };
+}
+
+# The requests the receiver got, in order, optionally for one path.
+sub receiver_requests {
+    my ($receiver, $path) = @_;
+    return [] unless -e $receiver->{log};
+    my @all = map { decode_json($_) } grep { /\S/ } split /\n/, slurp_file($receiver->{log});
+    return [grep { !defined $path || $_->{path} eq $path } @all];
+}
+
+# Waits (at most $seconds, default 30) until the receiver got $count
+# requests (for $path, or in all); true if it did.
+sub wait_receiver_requests {
+    my ($receiver, $path, $count, $seconds) = @_;
+    for (1 .. ($seconds // 30) * 20) {
+        return 1 if @{ receiver_requests($receiver, $path) } >= $count;
+        usleep(50_000);
+    }
+    return 0;
+}
+
+sub stop_receiver { my ($receiver) = @_; $receiver->{harness}->kill_kill; }
 
 1;

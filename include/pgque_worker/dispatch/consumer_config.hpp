@@ -36,6 +36,14 @@ struct ConsumerConfig {
     std::vector<Route> routes;  // all of one kind
 
     bool IsHttp() const { return !routes.empty() && routes[0].kind == "http"; }
+    // The event types of its routes, in route order (for a RouteTable).
+    std::vector<std::string> EventTypes() const
+    {
+        std::vector<std::string> types;
+        for (const Route &r : routes)
+            types.push_back(r.event_type);
+        return types;
+    }
 };
 
 // The configuration tables are writable (so lockable) by every role, under
