@@ -99,6 +99,24 @@ is($node->safe_psql('restored', 'SELECT count(*) FROM pgque.dead_letter'), run('
     'pg_dump and pg_restore keep every dead letter');
 run(q{DROP DATABASE restored; ALTER SYSTEM RESET pgque_worker.databases; SELECT pg_reload_conf();});
 
+# In a database that is neither UTF8 nor SQL_ASCII, text from outside is
+# stored ASCII-escaped: valid there, readable, and restorable.
+$node->safe_psql('postgres', q{CREATE DATABASE ej ENCODING 'EUC_JP' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0});
+install_pgque($node, 'ej');
+$node->safe_psql('ej', qq{SELECT pgque.create_queue('eq'); SELECT pgque.set_queue_config('eq', 'max_retries', '0');
+                          SELECT pgque_worker.handle_http('eq', 'c', '*', '$base/euro');
+                          SELECT pgque.send('eq', 'e', 'x');});
+ok(wait_for($node, 'ej', q{SELECT dl_reason FROM pgque.dlq_inspect('eq')}, 'HTTP 500: \u20AC boom \u20AC', 60),
+    'an EUC_JP database stores the euro signs of a response as \u20AC');
+my $ej_dump = "$PostgreSQL::Test::Utils::tmp_check/ej.dump";
+$node->command_ok(['pg_dump', '-Fc', '-f', $ej_dump, '-d', $node->connstr('ej')], 'pg_dump of the EUC_JP database');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pgque_worker.databases = 'postgres'; SELECT pg_reload_conf();
+                               CREATE DATABASE ej2 ENCODING 'EUC_JP' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;});
+IPC::Run::run(['pg_restore', '-d', $node->connstr('ej2'), $ej_dump], '>', \my $ej_out, '2>', \my $ej_err);
+is($node->safe_psql('ej2', 'SELECT count(*) FROM pgque.dead_letter'), '1', 'and it restores');
+$node->safe_psql('postgres', q{DROP DATABASE ej2; DROP DATABASE ej WITH (FORCE);
+                               ALTER SYSTEM RESET pgque_worker.databases; SELECT pg_reload_conf();});
+
 # --- 4. 429 with Retry-After, 410 Gone, and the log -----------------------------
 run(qq{SELECT pgque.create_queue('status');
        SELECT pgque_worker.handle_http('status', 'c', 'throttled', '$base/retry_after');

@@ -12,7 +12,8 @@ Paths: /ok answers 204; /fail_first answers 500 to the first attempt of each
 webhook-id and 200 after; /fail_always answers 500 "boom"; /slow waits 3 s;
 /gone answers 410; /retry_after answers 429 with "Retry-After: 2" to the
 first attempt and 204 after; /latin1 answers 500 with Latin-1 bytes;
-/cut answers 500 with 199 "x" and an e-acute (a UTF-8 character across byte
+/euro answers 500 with "EURO boom EURO" in UTF-8 (no EUC_JP or Latin-1
+equivalent); /cut answers 500 with 199 "x" and an e-acute (a UTF-8 character across byte
 200). The log keeps the raw body (as Latin-1, so every byte survives) and
 the parsed one (null when it does not parse, e.g. too deep for Python).
 """
@@ -62,6 +63,8 @@ class Handler(BaseHTTPRequestHandler):
             status, reply, extra = 429, b"slow down", {"Retry-After": "2"}
         elif self.path == "/latin1":
             status, reply = 500, "caf\u00e9 cr\u00e8me".encode("latin-1")
+        elif self.path == "/euro":
+            status, reply = 500, "\u20ac boom \u20ac".encode("utf-8")
         elif self.path == "/cut":
             status, reply = 500, b"x" * 199 + "\u00e9".encode("utf-8")
         try:
