@@ -93,7 +93,10 @@ sub start_receiver {
 sub receiver_requests {
     my ($receiver, $path) = @_;
     return [] unless -e $receiver->{log};
-    my @all = map { decode_json($_) } grep { /\S/ } split /\n/, slurp_file($receiver->{log});
+    # Only whole lines: the receiver may be writing the last one right now.
+    my $text = slurp_file($receiver->{log});
+    $text =~ s/[^\n]*\z//;
+    my @all = map { decode_json($_) } grep { /\S/ } split /\n/, $text;
     return [grep { !defined $path || $_->{path} eq $path } @all];
 }
 

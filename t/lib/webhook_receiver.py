@@ -77,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
                   "signature_valid": signature_valid(self.headers, body),
                   "attempt": attempt, "status": status, "received_at": time.time()}
         if len(body) > 100000:
-            record["raw"] = None  # big bodies: their length is enough
+            record["raw"] = record["body"] = None  # big bodies: their length is enough
         with lock, open(LOG, "a") as f:
             f.write(json.dumps(record) + "\n")
         self.send_response(status)
