@@ -195,14 +195,14 @@ run(q{CREATE TABLE handled (payload text);
 for my $kill (1 .. 3) {
     my $victim = '';
     for (1 .. 1200) {
-        my ($rc2, $found) = $node->psql('postgres',
-            q{SELECT pid FROM pg_stat_activity WHERE application_name = 'pgque_poison_in_flight'});
-        if ($rc2 == 0 && $found) { $victim = $found; last; }
+        my ($rc2, $found) = eval { $node->psql('postgres',
+            q{SELECT pid FROM pg_stat_activity WHERE application_name = 'pgque_poison_in_flight'}) };
+        if (defined $rc2 && $rc2 == 0 && $found) { $victim = $found; last; }
         usleep(50_000);
     }
     ok($victim, "crash $kill: the poison message is in flight");
     kill 'KILL', $victim if $victim;
-    $node->poll_query_until('postgres', 'SELECT true') or die 'the server did not come back';
+    wait_until_up($node) or die 'the server did not come back';
 }
 ok(wait_sql(q{SELECT dl_reason FROM pgque.dlq_inspect('poison')}, 'crashed the consumer worker 2 times', 120),
     'the poison message is a dead letter, with the reason');

@@ -13,7 +13,7 @@ use FindBin;
 use IPC::Run;
 use JSON::PP;
 
-our @EXPORT = qw(new_node install_pgque drain wait_for webhook_secret start_receiver receiver_requests
+our @EXPORT = qw(new_node install_pgque drain wait_for wait_until_up webhook_secret start_receiver receiver_requests
                  wait_receiver_requests stop_receiver);
 
 # A started node with pgque_worker preloaded; extra lines for postgresql.conf.
@@ -39,8 +39,10 @@ sub wait_for {
     my ($node, $db, $sql, $expected, $seconds) = @_;
     my $deadline = time() + ($seconds // 30);
     while (time() < $deadline) {
-        my ($rc, $out) = $node->psql($db, $sql);
-        return 1 if $rc == 0 && defined $out && $out eq $expected;
+        # A server in crash recovery can close psql before it has read its
+        # input: IPC::Run then dies of the broken pipe. That is a "not yet".
+        my ($rc, $out) = eval { $node->psql($db, $sql) };
+        return 1 if defined $rc && $rc == 0 && defined $out && $out eq $expected;
         usleep(50_000);
     }
     return 0;
@@ -55,11 +57,12 @@ sub drain {
     my $deadline = time() + ($seconds // 60);
     my $last_progress = time();
     while ((defined $want ? @got < $want : time() - $last_progress < 3) && time() < $deadline) {
-        my ($rc, $out) = $node->psql($db, qq{
+        my ($rc, $out) = eval { $node->psql($db, qq{
             CREATE TEMP TABLE b AS SELECT * FROM pgque.receive('$queue', '$consumer', 1000);
             SELECT string_agg(payload, ',' ORDER BY msg_id) FROM b;
             SELECT pgque.ack(batch_id) FROM b LIMIT 1;
-        });
+        }) };
+        $rc //= 1;  # died of a broken pipe: the server is restarting
         # A server restarting under us is not a reason to stop draining.
         if ($rc == 0 && defined $out && $out ne '') {
             my ($payloads) = split /\n/, $out;
@@ -72,6 +75,13 @@ sub drain {
         }
     }
     return \@got;
+}
+
+# Waits (at most $seconds, default 60) until the server accepts queries again,
+# e.g. after crash recovery; true if it does.
+sub wait_until_up {
+    my ($node, $seconds) = @_;
+    return wait_for($node, 'postgres', 'SELECT 1', '1', $seconds // 60);
 }
 
 # The signing secret the test receiver verifies with.
