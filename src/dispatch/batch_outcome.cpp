@@ -1,6 +1,7 @@
 #include "pgque_worker/dispatch/batch_outcome.hpp"
 
 #include "pgque_worker/core/utf8.hpp"
+#include "pgque_worker/dispatch/engine_calls.hpp"
 
 namespace pgque::dispatch {
 
@@ -14,6 +15,17 @@ void NoteUnhandled(BatchOutcome &out, std::set<std::string> &seen, const std::op
         shown += "...";
     if (seen.insert(shown).second)
         out.unhandled_types.push_back(shown);
+}
+
+void NoteSpentRetries(pg::Transaction &tx, BatchOutcome &out, const std::map<std::string, std::string> &nacked)
+{
+    std::vector<std::string> ids;
+    for (const auto &[id, reason] : nacked)
+        ids.push_back(id);
+    for (const std::string &id : DeadLetteredNow(tx, ids)) {
+        out.dead_lettered++;
+        out.dead_letters.push_back("message " + id + " after its last retry: " + nacked.at(id));
+    }
 }
 
 void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const BatchOutcome &out)

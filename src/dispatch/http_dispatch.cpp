@@ -1,6 +1,7 @@
 #include "pgque_worker/dispatch/http_dispatch.hpp"
 
 #include <ctime>
+#include <map>
 #include <set>
 
 #include "pgque_worker/config/settings.hpp"
@@ -79,7 +80,7 @@ std::vector<pg::Value> HttpBatch::Fields(const pg::Row &row) const
 // the rest.
 void HttpBatch::Record(pg::Transaction &tx)
 {
-    std::vector<std::string> retried_ids;
+    std::map<std::string, std::string> nacked;  // msg_id -> reason
     for (size_t i = 0; i < slice_.size(); i++) {
         const Outcome &o = outcomes_[i];
         const std::string msg_id = slice_[i][kMsgId].value_or("0");
@@ -104,13 +105,10 @@ void HttpBatch::Record(pg::Transaction &tx)
             out_.dead_lettered++;
             out_.dead_letters.push_back("message " + msg_id + ": " + o.reason);
         } else {
-            retried_ids.push_back(msg_id);
+            nacked[msg_id] = o.reason;
         }
     }
-    for (const std::string &id : DeadLetteredNow(tx, retried_ids)) {
-        out_.dead_lettered++;
-        out_.dead_letters.push_back("message " + id + " after its last retry: " + out_.last_error);
-    }
+    NoteSpentRetries(tx, out_, nacked);
     slice_.clear();
     outcomes_.clear();
 }

@@ -57,7 +57,7 @@ private:
     // Calls the handlers of rows [first, last) (the unrouted ones skipped).
     void CallRange(const std::vector<SliceRow> &rows, const std::vector<int> &route, size_t first, size_t last);
     std::string MessageText(const SliceRow &row);
-    void Fail(const SliceRow &row, const std::string &msg_id, const std::string &error);
+    void Fail(const std::string &msg_id, const std::string &error);
 
     pg::Transaction &tx_;
     const ConsumerConfig &config_;
@@ -70,6 +70,7 @@ private:
     std::set<std::string> unhandled_types_;
     std::string batch_id_;
     bool replay_ = false;
+    std::map<std::string, std::string> nacked_;  // this slice's failures: msg_id -> error
 };
 
 std::string SqlBatch::MessageText(const SliceRow &row)
@@ -103,16 +104,13 @@ void SqlBatch::CallRange(const std::vector<SliceRow> &rows, const std::vector<in
 }
 
 // A handler failed: nack the message with the error text (nack dead-letters
-// it instead once its retries are spent).
-void SqlBatch::Fail(const SliceRow &row, const std::string &msg_id, const std::string &error)
+// it instead once its retries are spent; counted per slice).
+void SqlBatch::Fail(const std::string &msg_id, const std::string &error)
 {
     out_.failed++;
     out_.last_error = error;
-    Nack(tx_, config_, batch_id_, MessageText(row), config_.retry_after, error);
-    for (const std::string &id : DeadLetteredNow(tx_, {msg_id})) {
-        out_.dead_lettered++;
-        out_.dead_letters.push_back("message " + id + " after its last retry: " + error);
-    }
+    Nack(tx_, config_, batch_id_, MessageOfId(batch_id_, msg_id), config_.retry_after, error);
+    nacked_[msg_id] = error;
 }
 
 void SqlBatch::Slice(const std::vector<SliceRow> &rows)
@@ -175,10 +173,12 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
         }
         std::optional<pg::Error> error = tx_.Subtransaction([&] { CallRange(rows, route, i, i + 1); });
         if (error)
-            Fail(rows[i], msg_ids[i], error->what());
+            Fail(msg_ids[i], error->what());
         else
             out_.processed++;
     }
+    NoteSpentRetries(tx_, out_, nacked_);
+    nacked_.clear();
 }
 
 void SqlBatch::Finish()

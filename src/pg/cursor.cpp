@@ -11,45 +11,12 @@ extern "C" {
 
 namespace pgque::pg {
 
-namespace {
-
-// The arguments as text Datums, in the current memory context.
-struct Args {
-    int n;
-    Oid *types;
-    Datum *values;
-    char *nulls;
-};
-
-Args TextArgs(const std::vector<const char *> &texts)
-{
-    Args a{static_cast<int>(texts.size()), nullptr, nullptr, nullptr};
-    a.types = static_cast<Oid *>(palloc(sizeof(Oid) * (a.n + 1)));
-    a.values = static_cast<Datum *>(palloc(sizeof(Datum) * (a.n + 1)));
-    a.nulls = static_cast<char *>(palloc(a.n + 1));
-    for (int i = 0; i < a.n; i++) {
-        a.types[i] = TEXTOID;
-        a.values[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
-        a.nulls[i] = texts[i] ? ' ' : 'n';
-    }
-    return a;
-}
-
-std::vector<const char *> Texts(const std::vector<Value> &args)
-{
-    std::vector<const char *> texts(args.size());
-    for (size_t i = 0; i < args.size(); i++)
-        texts[i] = args[i] ? args[i]->c_str() : nullptr;
-    return texts;
-}
-
-}  // namespace
 
 Cursor Cursor::Open(Transaction &, const std::string &sql, const std::vector<Value> &args)
 {
-    std::vector<const char *> texts = Texts(args);
+    std::vector<const char *> texts = ArgTexts(args);
     return Cursor(Call([&]() -> void * {
-        Args a = TextArgs(texts);
+        SpiArgs a = ToSpiArgs(texts);
         Portal portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), a.n, a.types, a.values, a.nulls,
                                                   false, CURSOR_OPT_NO_SCROLL);
         return portal;

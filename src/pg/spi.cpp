@@ -95,23 +95,35 @@ std::optional<Error> Transaction::Subtransaction(const std::function<void()> &bo
     return std::nullopt;
 }
 
-SPITupleTable *Transaction::Execute(const std::string &sql, const std::vector<Value> &args)
+std::vector<const char *> ArgTexts(const std::vector<Value> &args)
 {
-    const int nargs = static_cast<int>(args.size());
     std::vector<const char *> texts(args.size());
     for (size_t i = 0; i < args.size(); i++)
         texts[i] = args[i] ? args[i]->c_str() : nullptr;
+    return texts;
+}
 
+SpiArgs ToSpiArgs(const std::vector<const char *> &texts)
+{
+    static_assert(sizeof(Datum) == sizeof(unsigned long) && sizeof(Oid) == sizeof(unsigned int));
+    SpiArgs a{static_cast<int>(texts.size()), nullptr, nullptr, nullptr};
+    a.types = static_cast<unsigned int *>(palloc(sizeof(Oid) * (a.n + 1)));
+    a.values = static_cast<unsigned long *>(palloc(sizeof(Datum) * (a.n + 1)));
+    a.nulls = static_cast<char *>(palloc(a.n + 1));
+    for (int i = 0; i < a.n; i++) {
+        a.types[i] = TEXTOID;
+        a.values[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+        a.nulls[i] = texts[i] ? ' ' : 'n';
+    }
+    return a;
+}
+
+SPITupleTable *Transaction::Execute(const std::string &sql, const std::vector<Value> &args)
+{
+    std::vector<const char *> texts = ArgTexts(args);
     return Call([&]() -> SPITupleTable * {
-        Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * (nargs + 1)));
-        Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (nargs + 1)));
-        char *nulls = static_cast<char *>(palloc(nargs + 1));
-        for (int i = 0; i < nargs; i++) {
-            types[i] = TEXTOID;
-            values[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
-            nulls[i] = texts[i] ? ' ' : 'n';
-        }
-        int rc = SPI_execute_with_args(sql.c_str(), nargs, types, values, nulls, false, 0);
+        SpiArgs a = ToSpiArgs(texts);
+        int rc = SPI_execute_with_args(sql.c_str(), a.n, a.types, a.values, a.nulls, false, 0);
         if (rc < 0)
             elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
         return SPI_tuptable;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -29,6 +30,10 @@ struct BatchOutcome {
 // Notes a message type without a route (at most 64 bytes of it, at most
 // kMaxNotedTypes types a batch): seen is the batch's set.
 void NoteUnhandled(BatchOutcome &out, std::set<std::string> &seen, const std::optional<std::string> &type);
+
+// After nacks of these messages (msg_id -> reason): counts and notes the
+// ones whose retries were spent, which nack() dead-lettered. One query.
+void NoteSpentRetries(pg::Transaction &tx, BatchOutcome &out, const std::map<std::string, std::string> &nacked);
 
 // Adds a batch's outcome to pgque_worker.consumer_stats, in the transaction
 // that acks it (so the counters are exact).

@@ -61,6 +61,18 @@ private:
 // Whether e is a lock wait given up by SetLockTimeout.
 bool IsLockTimeout(const Error &e);
 
+// Arguments as SPI takes them (TEXT parameters), palloc'd in the current
+// memory context. PostgreSQL code: call inside pg::Call.
+struct SpiArgs {
+    int n;
+    unsigned int *types;
+    unsigned long *values;  // Datums
+    char *nulls;
+};
+SpiArgs ToSpiArgs(const std::vector<const char *> &texts);
+// The C strings of args (nullptr for NULL), valid while args lives.
+std::vector<const char *> ArgTexts(const std::vector<Value> &args);
+
 // The server clock, microseconds since 2000-01-01 (PostgreSQL's TimestampTz).
 long long NowUs();
 
