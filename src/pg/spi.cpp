@@ -11,6 +11,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -145,7 +146,11 @@ Value Transaction::QueryValue(const std::string &sql, const std::vector<Value> &
 
 void Transaction::SetLockTimeout(const char *timeout)
 {
-    Query("SELECT pg_catalog.set_config('lock_timeout', $1, true)", {std::string(timeout)});
+    // SET LOCAL without a statement: this runs on every tick pass.
+    Call([&] {
+        (void) set_config_option("lock_timeout", timeout, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
+                                 0, false);
+    });
 }
 
 bool IsLockTimeout(const Error &e) { return e.sqlstate() == ERRCODE_LOCK_NOT_AVAILABLE; }
