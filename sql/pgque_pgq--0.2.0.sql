@@ -114,12 +114,45 @@ select pg_catalog.pg_extension_config_dump('pgque.tick_request', '');
 select pg_catalog.pg_extension_config_dump('pgque.dead_letter', '');
 select pg_catalog.pg_extension_config_dump('pgque.dead_letter_dl_id_seq', '');
 
+-- ===========================================================================
+-- Parity with upstream pgque 0.2 (issue #13). Everything from here to the
+-- end marker is the same text in pgque_pgq--0.2.0.sql and in the update
+-- script from 0.1.0.
+--
+--   * Errors follow upstream's contract: SQLSTATE P0001 and upstream's text
+--     (pgque's clients map errors by text: "queue not found",
+--     "Not subscriber to queue", "batch not found"). Checks upstream does
+--     not make keep their own SQLSTATE (docs/engine.md lists them).
+--   * The low-level API (PgQ's functions under pgque's names) as thin
+--     layers over PgQ, with upstream's parameter names.
+--   * Cooperative consumers: several subconsumers share one consumer's
+--     batches, on PgQ's own convention (PgQ 3 was designed for it): a
+--     subconsumer is a pgq.subscription row named "<consumer>.<subconsumer>"
+--     sharing the consumer's sub_id; the consumer's row holds the cursor, a
+--     subconsumer's row holds the tick range of the batch it works on.
+-- ===========================================================================
+
+-- Which subscriptions are cooperative: one row per subconsumer. A consumer
+-- with at least one row here is a cooperative main consumer.
+create table pgque.coop_member (
+    queue_id  int4 not null,
+    member_id int4 not null,   -- pgq.consumer "<consumer>.<subconsumer>"
+    main_id   int4 not null,   -- pgq.consumer "<consumer>"
+    primary key (queue_id, member_id),
+    foreign key (queue_id, member_id) references pgq.subscription (sub_queue, sub_consumer)
+        on delete cascade,
+    foreign key (queue_id, main_id) references pgq.subscription (sub_queue, sub_consumer)
+        on delete cascade
+);
+create index coop_member_main_idx on pgque.coop_member (queue_id, main_id);
+select pg_catalog.pg_extension_config_dump('pgque.coop_member', '');
+
 -- ---------------------------------------------------------------------------
--- Argument checks shared by the API (internal)
+-- Lookups (internal)
 -- ---------------------------------------------------------------------------
 
--- The queue's id, or a clear error. Also rejects NULL.
-create function pgque._queue_id(queue text)
+-- The queue's id, or upstream's error for an unknown (or NULL) queue name.
+create or replace function pgque._queue_id(queue text)
 returns int4
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
@@ -127,73 +160,160 @@ as $$
 declare
     v_id int4;
 begin
-    if queue is null then
-        raise exception 'queue name must not be null' using errcode = 'null_value_not_allowed';
-    end if;
     select q.queue_id into v_id from pgq.queue q where q.queue_name = queue;
     if not found then
-        raise exception 'queue not found: %', queue
-            using errcode = 'undefined_object',
-                  hint = 'Create it with pgque.create_queue().';
+        raise exception 'queue not found: %', queue;
     end if;
     return v_id;
 end
 $$;
 
--- The subscription (sub_id, queue_id) of consumer on queue, or a clear error.
-create function pgque._subscription(queue text, consumer text,
-                                    out sub_id int4, out queue_id int4)
+-- The subscription (sub_id, queue_id) of consumer on queue, or PgQ's (and
+-- upstream's) error.
+create or replace function pgque._subscription(queue text, consumer text,
+                                               out sub_id int4, out queue_id int4)
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    queue_id := pgque._queue_id(queue);
-    if consumer is null then
-        raise exception 'consumer name must not be null' using errcode = 'null_value_not_allowed';
-    end if;
-    select s.sub_id into sub_id
-      from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer
-     where s.sub_queue = _subscription.queue_id and c.co_name = consumer;
+    select s.sub_id, s.sub_queue into sub_id, queue_id
+      from pgq.subscription s
+      join pgq.queue q on q.queue_id = s.sub_queue
+      join pgq.consumer c on c.co_id = s.sub_consumer
+     where q.queue_name = queue and c.co_name = consumer;
     if not found then
-        raise exception 'consumer "%" is not registered on queue "%"', consumer, queue
-            using errcode = 'undefined_object',
-                  hint = 'Register it with pgque.subscribe() or pgque.register_consumer().';
+        raise exception 'Not subscriber to queue: %/%', coalesce(queue, 'NULL'), coalesce(consumer, 'NULL');
     end if;
 end
 $$;
 
--- The SQL text that selects a batch's events in msg_id order (PgQ builds it
--- from queue and tick ids only), or a clear error for an inactive batch.
-create function pgque._batch_sql(batch_id bigint)
+-- 'normal', 'coop_main' or 'coop_member' for a registered consumer.
+create function pgque._coop_role(queue text, consumer text)
 returns text
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    select case
+             when exists (select from pgque.coop_member m
+                           where m.queue_id = q.queue_id and m.main_id = c.co_id) then 'coop_main'
+             when exists (select from pgque.coop_member m
+                           where m.queue_id = q.queue_id and m.member_id = c.co_id) then 'coop_member'
+             else 'normal'
+           end
+      from pgq.queue q, pgq.consumer c
+     where q.queue_name = queue and c.co_name = consumer
+$$;
+
+-- The normal (non-cooperative) consume API refuses cooperative consumers:
+-- opening a batch on a main consumer would bypass its subconsumers.
+create function pgque._refuse_coop(queue text, consumer text)
+returns void
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    if batch_id is null then
-        raise exception 'batch_id must not be null' using errcode = 'null_value_not_allowed';
+    case pgque._coop_role(queue, consumer)
+    when 'coop_main' then
+        raise exception 'consumer % on queue % is a cooperative main consumer; use cooperative receive/next_batch with a subconsumer', consumer, queue;
+    when 'coop_member' then
+        raise exception 'consumer % on queue % is a cooperative subconsumer; use receive_coop / next_batch (cooperative form) instead of the legacy 5-arg next_batch_custom', consumer, queue;
+    else
+        null;
+    end case;
+end
+$$;
+
+-- Closes batch_id, whoever holds it: a subconsumer's batch is released (the
+-- consumer's cursor moved on when the batch was handed out), a normal
+-- consumer's batch is finished by PgQ. Returns 0 for an inactive batch.
+create function pgque._finish_batch(batch_id bigint)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_sub record;
+begin
+    select s.sub_queue, s.sub_consumer,
+           exists (select from pgque.coop_member m
+                    where m.queue_id = s.sub_queue and m.member_id = s.sub_consumer) as is_member
+      into v_sub
+      from pgq.subscription s where s.sub_batch = _finish_batch.batch_id
+       for update of s;
+    if not found then
+        return 0;
     end if;
-    if not exists (select from pgq.subscription s where s.sub_batch = batch_id) then
-        raise exception 'batch % is not active', batch_id
-            using errcode = 'undefined_object',
-                  hint = 'A batch is active from the receive() that returned it until its ack().';
+    delete from pgque.batch_page p where p.batch_id = _finish_batch.batch_id;
+    if v_sub.is_member then
+        update pgq.subscription s
+           set sub_active = now(), sub_last_tick = null, sub_next_tick = null, sub_batch = null
+         where s.sub_queue = v_sub.sub_queue and s.sub_consumer = v_sub.sub_consumer;
+        return 1;
     end if;
-    return pgq.batch_event_sql(batch_id);
+    return pgq.finish_batch(batch_id);
+end
+$$;
+
+-- Up to max_return messages of an open batch, after the page ack()
+-- acknowledged; records a page when the batch goes on. Shared by receive()
+-- and receive_coop(). Sets found: false when nothing is left in the batch.
+create function pgque._batch_page(batch_id bigint, max_return int)
+returns setof pgque.message
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_after bigint;
+    v_sent  int := 0;
+    v_last  bigint;
+    v_more  boolean := false;
+    ev      record;
+begin
+    select p.acked_through into v_after from pgque.batch_page p where p.batch_id = _batch_page.batch_id;
+    -- One row more than asked tells whether the batch goes on.
+    for ev in execute
+        'select ev_id, ev_time, ev_retry, ev_type, ev_data,'
+        '       ev_extra1, ev_extra2, ev_extra3, ev_extra4'
+        '  from (' || pgq.batch_event_sql(batch_id) || ') e'
+        ' where $1 is null or ev_id > $1 order by ev_id limit $2'
+        using v_after, max_return::bigint + 1  -- max_return may be 2147483647
+    loop
+        if v_sent = max_return then
+            v_more := true;
+            exit;
+        end if;
+        v_sent := v_sent + 1;
+        v_last := ev.ev_id;
+        return next row(ev.ev_id, batch_id, ev.ev_type, ev.ev_data, ev.ev_retry,
+                        ev.ev_time, ev.ev_extra1, ev.ev_extra2, ev.ev_extra3,
+                        ev.ev_extra4)::pgque.message;
+    end loop;
+    -- A batch page row only when a client really pages: a receive that
+    -- covers the whole batch writes nothing here.
+    if v_more then
+        insert into pgque.batch_page as p (batch_id, delivered_through, complete)
+        values (batch_id, v_last, false)
+        on conflict on constraint batch_page_pkey
+        do update set delivered_through = excluded.delivered_through, complete = false;
+    elsif v_sent > 0 and v_after is not null then
+        update pgque.batch_page p set delivered_through = v_last, complete = true
+         where p.batch_id = _batch_page.batch_id;
+    end if;
 end
 $$;
 
 -- ---------------------------------------------------------------------------
--- Queue lifecycle and configuration
+-- Queues and consumers
 -- ---------------------------------------------------------------------------
 
-create function pgque.create_queue(queue text)
+create or replace function pgque.create_queue(queue text)
 returns integer
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
     if queue is null then
-        raise exception 'queue name must not be null' using errcode = 'null_value_not_allowed';
+        raise exception 'Invalid NULL value';
     end if;
     if queue = '' then
         raise exception 'queue name must not be empty' using errcode = 'invalid_parameter_value';
@@ -201,9 +321,8 @@ begin
     -- Ticks notify channel 'pgque_' || queue, and a channel name must fit in
     -- an identifier (63 bytes).
     if octet_length(queue) > 57 then
-        raise exception 'queue name is % bytes long; the limit is 57', octet_length(queue)
-            using errcode = 'name_too_long',
-                  detail = 'Ticks notify channel "pgque_<queue>", which must fit in 63 bytes.';
+        raise exception 'queue name too long: % bytes (max 57). '
+            'pg_notify channel ''pgque_<queue_name>'' must fit in 63 bytes.', octet_length(queue);
     end if;
     if pgq.create_queue(queue) = 0 then
         return 0;
@@ -217,78 +336,63 @@ begin
 end
 $$;
 
-create function pgque.drop_queue(queue text, force boolean)
+-- PgQ's errors are upstream's: 'No such event queue', 'cannot drop queue,
+-- consumers still attached'. A NULL force would skip PgQ's check.
+create or replace function pgque.drop_queue(queue text, force boolean)
 returns integer
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    perform pgque._queue_id(queue);
     if force is null then
         raise exception 'force must not be null' using errcode = 'null_value_not_allowed';
-    end if;
-    if not force and exists (select from pgq.subscription s
-                              where s.sub_queue = pgque._queue_id(queue)) then
-        raise exception 'queue "%" still has consumers', queue
-            using errcode = 'dependent_objects_still_exist',
-                  hint = 'Unregister them first, or call pgque.drop_queue(queue, true).';
     end if;
     return pgq.drop_queue(queue, force);
 end
 $$;
 
-create function pgque.drop_queue(queue text)
-returns integer
-language sql security definer
-set search_path = pg_catalog, pg_temp
-as $$ select pgque.drop_queue(queue, false) $$;
-
 -- Sets one queue parameter; a NULL value restores the default.
-create function pgque.set_queue_config(queue text, param text, value text)
+create or replace function pgque.set_queue_config(queue text, param text, value text)
 returns integer
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_queue_id int4 := pgque._queue_id(queue);
+    v_queue_id int4;
     v_param    text := regexp_replace(param, '^queue_', '');
     v_int      int8;
     v_interval interval;
     v_bool     boolean;
 begin
-    if param is null then
-        raise exception 'param must not be null' using errcode = 'null_value_not_allowed';
+    if queue is null or param is null then
+        raise exception 'Invalid NULL value';
     end if;
-    begin
-        case
-        when v_param in ('ticker_max_count', 'max_retries') then
-            v_int := value::int8;
-        when v_param in ('ticker_max_lag', 'ticker_idle_period', 'rotation_period') then
-            v_interval := value::interval;
-        when v_param in ('ticker_paused', 'external_ticker') then
-            v_bool := value::boolean;
-        else
-            raise exception 'unknown queue parameter "%"', param
-                using errcode = 'invalid_parameter_value',
-                      hint = 'Known parameters: ticker_max_count, ticker_max_lag, ticker_idle_period, '
-                             'ticker_paused, rotation_period, external_ticker, max_retries.';
-        end case;
-    exception
-        when invalid_text_representation or invalid_datetime_format
-             or datetime_field_overflow or numeric_value_out_of_range then
-            raise exception 'invalid value for queue parameter %: "%"', v_param, value
-                using errcode = 'invalid_parameter_value';
-    end;
+    select q.queue_id into v_queue_id from pgq.queue q where q.queue_name = queue;
+    if not found then
+        raise exception 'No such event queue';
+    end if;
+    -- Invalid values fail in the casts, with PostgreSQL's own errors.
+    case
+    when v_param in ('ticker_max_count', 'max_retries') then
+        v_int := value::int4;
+    when v_param in ('ticker_max_lag', 'ticker_idle_period', 'rotation_period') then
+        v_interval := value::interval;
+    when v_param in ('ticker_paused', 'external_ticker') then
+        v_bool := value::boolean;
+    else
+        raise exception 'cannot change parameter "%s"', param;
+    end case;
 
-    if (v_param = 'ticker_max_count' and v_int not between 1 and 2147483647)
-       or (v_param = 'max_retries' and v_int not between 0 and 2147483647)
-       or (v_param = 'ticker_max_lag' and v_interval < interval '0')
-       or (v_param in ('ticker_idle_period', 'rotation_period') and v_interval <= interval '0')
-    then
-        raise exception 'value out of range for queue parameter %: %', v_param, value
-            using errcode = 'invalid_parameter_value',
-                  hint = 'ticker_max_count >= 1, max_retries >= 0, ticker_max_lag >= 0, '
-                         'ticker_idle_period and rotation_period > 0.';
+    if v_param = 'max_retries' and v_int < 0 then
+        raise exception 'set_queue_config: max_retries must be >= 0, got %', v_int;
+    elsif v_param = 'ticker_max_count' and v_int < 1 then
+        raise exception 'set_queue_config: ticker_max_count must be > 0, got %', v_int;
+    elsif v_param = 'ticker_max_lag' and v_interval < interval '0' then
+        -- 0 is accepted (upstream refuses it): "tick as soon as anything waits",
+        -- which pgque's client test setups use.
+        raise exception 'set_queue_config: ticker_max_lag must be >= 0, got %', v_interval;
+    elsif v_param in ('ticker_idle_period', 'rotation_period') and v_interval <= interval '0' then
+        raise exception 'set_queue_config: % must be > 0, got %', v_param, v_interval;
     end if;
 
     case v_param
@@ -313,17 +417,13 @@ begin
 end
 $$;
 
--- ---------------------------------------------------------------------------
--- Consumers
--- ---------------------------------------------------------------------------
-
-create function pgque.register_consumer(queue text, consumer text)
+-- PgQ's error for an unknown queue is upstream's: 'Event queue not created yet'.
+create or replace function pgque.register_consumer(queue text, consumer text)
 returns integer
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    perform pgque._queue_id(queue);
     if consumer is null then
         raise exception 'consumer name must not be null' using errcode = 'null_value_not_allowed';
     end if;
@@ -334,7 +434,23 @@ begin
 end
 $$;
 
-create function pgque.unregister_consumer(queue text, consumer text)
+create function pgque.register_consumer_at(x_queue_name text, x_consumer_name text, x_tick_pos bigint)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if x_consumer_name is null or x_consumer_name = '' then
+        raise exception 'consumer name must not be empty' using errcode = 'invalid_parameter_value';
+    end if;
+    return pgq.register_consumer_at(x_queue_name, x_consumer_name, x_tick_pos);
+end
+$$;
+
+-- Returns 0 for a consumer (or queue) that is not registered, as upstream.
+-- A cooperative main consumer goes only after its subconsumers; a
+-- subconsumer goes only when it holds no batch.
+create or replace function pgque.unregister_consumer(queue text, consumer text)
 returns integer
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -342,13 +458,1033 @@ as $$
 declare
     v_sub record;
 begin
-    select * into v_sub from pgque._subscription(queue, consumer);
-    delete from pgque.batch_page p
-     where p.batch_id = (select s.sub_batch from pgq.subscription s
-                          where s.sub_id = v_sub.sub_id and s.sub_queue = v_sub.queue_id);
+    select s.sub_id, s.sub_queue, s.sub_batch into v_sub
+      from pgq.subscription s
+      join pgq.queue q on q.queue_id = s.sub_queue
+      join pgq.consumer c on c.co_id = s.sub_consumer
+     where q.queue_name = queue and c.co_name = consumer
+       for update of s;
+    if not found then
+        return 0;
+    end if;
+    case pgque._coop_role(queue, consumer)
+    when 'coop_main' then
+        raise exception 'cannot unregister cooperative main consumer with registered subconsumers';
+    when 'coop_member' then
+        if v_sub.sub_batch is not null then
+            raise exception 'cannot unregister active cooperative subconsumer without forced batch handling';
+        end if;
+    else
+        delete from pgque.batch_page p where p.batch_id = v_sub.sub_batch;
+    end case;
     return pgq.unregister_consumer(queue, consumer);
 end
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Producing
+-- ---------------------------------------------------------------------------
+
+create or replace function pgque.send(queue_name text, type_name text, payload text)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform pgque._queue_id(queue_name);
+    return pgq.insert_event(queue_name, type_name, payload);
+end
+$$;
+
+create function pgque.insert_event(queue_name text, ev_type text, ev_data text)
+returns bigint
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgque.send(queue_name, ev_type, ev_data) $$;
+
+create function pgque.insert_event(queue_name text, ev_type text, ev_data text,
+                                   ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform pgque._queue_id(queue_name);
+    return pgq.insert_event(queue_name, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4);
+end
+$$;
+
+-- Ids in input order (send_batch's primitive; no grants, as upstream).
+create function pgque.insert_event_bulk(queue_name text, ev_type text, ev_data_list text[])
+returns bigint[]
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_ids bigint[];
+begin
+    perform pgque._queue_id(queue_name);
+    if ev_data_list is null or cardinality(ev_data_list) = 0 then
+        return '{}';
+    end if;
+    select array_agg(pgq.insert_event(queue_name, ev_type, p.payload) order by p.ord)
+      into v_ids
+      from unnest(ev_data_list) with ordinality as p(payload, ord);
+    return v_ids;
+end
+$$;
+
+-- The table new events of the queue go to ('Event queue not found' from PgQ).
+create function pgque.current_event_table(x_queue_name text)
+returns text
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgq.current_event_table(x_queue_name) $$;
+
+-- ---------------------------------------------------------------------------
+-- Consuming
+-- ---------------------------------------------------------------------------
+
+-- Returns up to max_return messages of the consumer's current batch (opening
+-- the next one when none is open), continuing after the last page ack()ed.
+-- Empty batches are finished on the way, so an empty result means that
+-- nothing is waiting.
+create or replace function pgque.receive(queue text, consumer text, max_return int default 100)
+returns setof pgque.message
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_batch bigint;
+begin
+    if max_return is null or max_return < 1 then
+        raise exception 'pgque.receive: max_return must be >= 1, got %', coalesce(max_return::text, 'NULL');
+    end if;
+    perform pgque._subscription(queue, consumer);
+    perform pgque._refuse_coop(queue, consumer);
+    -- Bounded: an idle queue gets one tick per ticker_idle_period at most.
+    for i in 1..1000 loop
+        v_batch := pgq.next_batch(queue, consumer);
+        if v_batch is null then
+            return;
+        end if;
+        return query select * from pgque._batch_page(v_batch, max_return);
+        if found then
+            return;
+        end if;
+        -- Nothing (left) in this batch: close it and look at the next one.
+        perform pgque._finish_batch(v_batch);
+    end loop;
+end
+$$;
+
+-- Acknowledges what the last receive() returned: finishes the batch, or, when
+-- the batch goes on, records the page and keeps the batch open for the next
+-- receive(). Returns 1, or 0 with upstream's WARNING for a batch that is not
+-- active (unknown, NULL, or acknowledged already): pgque's clients rely on it.
+create or replace function pgque.ack(batch_id bigint)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_page pgque.batch_page;
+begin
+    select * into v_page from pgque.batch_page p where p.batch_id = ack.batch_id for update;
+    if found and not v_page.complete then
+        if v_page.delivered_through is not distinct from v_page.acked_through then
+            raise warning 'pgque.ack: batch % page already acknowledged; nothing to do', batch_id;
+            return 0;
+        end if;
+        update pgque.batch_page p set acked_through = v_page.delivered_through
+         where p.batch_id = ack.batch_id;
+        return 1;
+    end if;
+    return pgque.finish_batch(batch_id);
+end
+$$;
+
+-- PgQ's finish_batch: closes the whole batch, paged or not. 0 and a WARNING
+-- for a batch that is not active.
+create function pgque.finish_batch(x_batch_id bigint)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if pgque._finish_batch(x_batch_id) = 0 then
+        raise warning 'finish_batch: batch % not found', x_batch_id;
+        return 0;
+    end if;
+    return 1;
+end
+$$;
+
+-- Negative acknowledgement of one message of an active batch: retry after
+-- retry_after, or, once it has been retried max_retries times, move it to
+-- pgque.dead_letter. Only msg.msg_id is read from msg; everything else comes
+-- from the stored event.
+create or replace function pgque.nack(batch_id bigint, msg pgque.message,
+                                      retry_after interval default '60 seconds',
+                                      reason text default null)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_sub  record;
+    ev     record;
+begin
+    select s.sub_id, s.sub_queue, s.sub_consumer, coalesce(qs.max_retries, 5) as max_retries
+      into v_sub
+      from pgq.subscription s left join pgque.queue_setting qs on qs.queue_id = s.sub_queue
+     where s.sub_batch = nack.batch_id;
+    if not found then
+        raise exception 'batch not found: %', batch_id;
+    end if;
+    if retry_after is null or retry_after < interval '0' then
+        raise exception 'retry_after must be a non-negative interval, got %', coalesce(retry_after::text, 'NULL')
+            using errcode = 'invalid_parameter_value';
+    end if;
+
+    execute 'select ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,'
+            '       ev_extra1, ev_extra2, ev_extra3, ev_extra4'
+            '  from (' || pgq.batch_event_sql(batch_id) || ') e where ev_id = $1'
+       into ev using msg.msg_id;
+    if ev.ev_id is null then
+        raise exception 'msg_id % not found in batch %', msg.msg_id, batch_id;
+    end if;
+
+    if coalesce(ev.ev_retry, 0) >= v_sub.max_retries then
+        insert into pgque.dead_letter (dl_queue_id, dl_consumer_id, dl_reason,
+                                       ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
+                                       ev_extra1, ev_extra2, ev_extra3, ev_extra4)
+        values (v_sub.sub_queue, v_sub.sub_consumer, coalesce(reason, 'max retries exceeded'),
+                ev.ev_id, ev.ev_time, ev.ev_txid::text::xid8, ev.ev_retry, ev.ev_type, ev.ev_data,
+                ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4)
+        on conflict (dl_queue_id, dl_consumer_id, ev_id) do nothing;
+    else
+        -- What pgq.event_retry() does, without re-reading the whole batch.
+        insert into pgq.retry_queue (ev_retry_after, ev_queue, ev_id, ev_time, ev_txid,
+                                     ev_owner, ev_retry, ev_type, ev_data,
+                                     ev_extra1, ev_extra2, ev_extra3, ev_extra4)
+        values (current_timestamp + retry_after, v_sub.sub_queue, ev.ev_id, ev.ev_time, null,
+                v_sub.sub_id, coalesce(ev.ev_retry, 0) + 1, ev.ev_type, ev.ev_data,
+                ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4)
+        on conflict (ev_owner, ev_id) do nothing;
+    end if;
+    return 1;
+end
+$$;
+
+create or replace function pgque.event_dead(batch_id bigint, event_id bigint, reason text,
+                                            ev_time timestamptz, ev_txid xid8, ev_retry int4,
+                                            ev_type text, ev_data text,
+                                            ev_extra1 text default null, ev_extra2 text default null,
+                                            ev_extra3 text default null, ev_extra4 text default null)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_sub record;
+begin
+    select s.sub_queue, s.sub_consumer into v_sub
+      from pgq.subscription s where s.sub_batch = event_dead.batch_id;
+    if not found then
+        raise exception 'batch not found: %', batch_id;
+    end if;
+    insert into pgque.dead_letter (dl_queue_id, dl_consumer_id, dl_reason,
+                                   ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
+                                   ev_extra1, ev_extra2, ev_extra3, ev_extra4)
+    values (v_sub.sub_queue, v_sub.sub_consumer, reason,
+            event_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
+            ev_extra1, ev_extra2, ev_extra3, ev_extra4)
+    on conflict (dl_queue_id, dl_consumer_id, ev_id) do nothing;
+    return 1;
+end
+$$;
+
+-- The low-level batch API: PgQ's functions (and errors) under pgque's names.
+-- A cooperative consumer is refused: its subconsumers own its batches.
+create function pgque.next_batch(i_queue_name text, i_consumer_name text)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform pgque._refuse_coop(i_queue_name, i_consumer_name);
+    return pgq.next_batch(i_queue_name, i_consumer_name);
+end
+$$;
+
+create function pgque.next_batch_info(i_queue_name text, i_consumer_name text,
+    out batch_id bigint, out cur_tick_id bigint, out prev_tick_id bigint,
+    out cur_tick_time timestamptz, out prev_tick_time timestamptz,
+    out cur_tick_event_seq bigint, out prev_tick_event_seq bigint)
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform pgque._refuse_coop(i_queue_name, i_consumer_name);
+    select * into batch_id, cur_tick_id, prev_tick_id, cur_tick_time, prev_tick_time,
+                  cur_tick_event_seq, prev_tick_event_seq
+      from pgq.next_batch_info(i_queue_name, i_consumer_name);
+end
+$$;
+
+create function pgque.next_batch_custom(i_queue_name text, i_consumer_name text,
+    i_min_lag interval, i_min_count int4, i_min_interval interval,
+    out batch_id bigint, out cur_tick_id bigint, out prev_tick_id bigint,
+    out cur_tick_time timestamptz, out prev_tick_time timestamptz,
+    out cur_tick_event_seq bigint, out prev_tick_event_seq bigint)
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform pgque._refuse_coop(i_queue_name, i_consumer_name);
+    select * into batch_id, cur_tick_id, prev_tick_id, cur_tick_time, prev_tick_time,
+                  cur_tick_event_seq, prev_tick_event_seq
+      from pgq.next_batch_custom(i_queue_name, i_consumer_name, i_min_lag, i_min_count, i_min_interval);
+end
+$$;
+
+create function pgque.get_batch_events(x_batch_id bigint,
+    out ev_id bigint, out ev_time timestamptz, out ev_txid bigint, out ev_retry int4,
+    out ev_type text, out ev_data text, out ev_extra1 text, out ev_extra2 text,
+    out ev_extra3 text, out ev_extra4 text)
+returns setof record
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select * from pgq.get_batch_events(x_batch_id) $$;
+
+-- Opens cursor i_cursor_name over the batch in the caller's transaction and
+-- returns its first i_quick_limit events (admin only, as upstream).
+create function pgque.get_batch_cursor(i_batch_id bigint, i_cursor_name text, i_quick_limit int4,
+    out ev_id bigint, out ev_time timestamptz, out ev_txid bigint, out ev_retry int4,
+    out ev_type text, out ev_data text, out ev_extra1 text, out ev_extra2 text,
+    out ev_extra3 text, out ev_extra4 text)
+returns setof record
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select * from pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit) $$;
+
+-- i_extra_where is SQL text: this overload runs with the caller's rights
+-- (SECURITY INVOKER), never the owner's, so it serves only roles that may
+-- read PgQ's event tables themselves.
+create function pgque.get_batch_cursor(i_batch_id bigint, i_cursor_name text, i_quick_limit int4,
+    i_extra_where text,
+    out ev_id bigint, out ev_time timestamptz, out ev_txid bigint, out ev_retry int4,
+    out ev_type text, out ev_data text, out ev_extra1 text, out ev_extra2 text,
+    out ev_extra3 text, out ev_extra4 text)
+returns setof record
+language sql
+set search_path = pg_catalog, pg_temp
+as $$ select * from pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit, i_extra_where) $$;
+
+create function pgque.get_batch_info(x_batch_id bigint,
+    out queue_name text, out consumer_name text, out batch_start timestamptz,
+    out batch_end timestamptz, out prev_tick_id bigint, out tick_id bigint,
+    out lag interval, out seq_start bigint, out seq_end bigint)
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select * from pgq.get_batch_info(x_batch_id) $$;
+
+create function pgque.batch_event_sql(x_batch_id bigint)
+returns text
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgq.batch_event_sql(x_batch_id) $$;
+
+create function pgque.batch_event_tables(x_batch_id bigint)
+returns setof text
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgq.batch_event_tables(x_batch_id) $$;
+
+create function pgque.event_retry(x_batch_id bigint, x_event_id bigint, x_retry_time timestamptz)
+returns integer
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgq.event_retry(x_batch_id, x_event_id, x_retry_time) $$;
+
+create function pgque.event_retry(x_batch_id bigint, x_event_id bigint, x_retry_seconds integer)
+returns integer
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgq.event_retry(x_batch_id, x_event_id, x_retry_seconds) $$;
+
+-- Every event of the batch to the retry queue, then the batch finished.
+create function pgque.batch_retry(i_batch_id bigint, i_retry_seconds integer)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_count integer;
+begin
+    v_count := pgq.batch_retry(i_batch_id, i_retry_seconds);
+    perform pgque._finish_batch(i_batch_id);
+    return v_count;
+end
+$$;
+
+-- Sequences of queues only: these functions run as the extension's owner.
+create function pgque._queue_sequence(seq_name text)
+returns regclass
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if not exists (select from pgq.queue q
+                    where seq_name in (q.queue_event_seq, q.queue_tick_seq)) then
+        raise exception 'sequence % is not a queue''s event or tick sequence', seq_name
+            using errcode = 'insufficient_privilege';
+    end if;
+    return seq_name::regclass;
+end
+$$;
+
+create function pgque.seq_getval(i_seq_name text)
+returns bigint
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgq.seq_getval(pgque._queue_sequence(i_seq_name)::text) $$;
+
+create function pgque.seq_setval(i_seq_name text, i_new_value int8)
+returns bigint
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgq.seq_setval(pgque._queue_sequence(i_seq_name)::text, i_new_value) $$;
+
+-- ---------------------------------------------------------------------------
+-- Cooperative consumers
+-- ---------------------------------------------------------------------------
+
+create function pgque._validate_coop_names(i_queue text, i_consumer text, i_subconsumer text)
+returns void
+language plpgsql immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if i_queue is null or i_queue = '' then
+        raise exception 'queue name must not be empty';
+    end if;
+    if i_consumer is null or i_consumer = '' then
+        raise exception 'consumer name must not be empty';
+    end if;
+    if i_subconsumer is null or i_subconsumer = '' then
+        raise exception 'subconsumer name must not be empty';
+    end if;
+    if position('.' in i_consumer) > 0 then
+        raise exception 'cooperative consumer name must not contain dot: %', i_consumer;
+    end if;
+    if position('.' in i_subconsumer) > 0 then
+        raise exception 'cooperative subconsumer name must not contain dot: %', i_subconsumer;
+    end if;
+end
+$$;
+
+-- Registers subconsumer i_subconsumer of consumer i_consumer (registering
+-- the consumer too when needed). A consumer registered the normal way
+-- becomes cooperative only with i_convert_normal and no batch open. Returns
+-- 1 when something was registered, 0 when all was registered already.
+create function pgque.register_subconsumer(i_queue text, i_consumer text, i_subconsumer text,
+                                           i_convert_normal boolean default false)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_queue_id  int4;
+    v_main      record;
+    v_member    record;
+    v_member_id int4;
+    v_name      text := i_consumer || '.' || i_subconsumer;
+    v_created   integer := 0;
+begin
+    perform pgque._validate_coop_names(i_queue, i_consumer, i_subconsumer);
+    select q.queue_id into v_queue_id from pgq.queue q where q.queue_name = i_queue;
+    if not found then
+        raise exception 'Event queue not created yet';
+    end if;
+
+    if pgq.register_consumer(i_queue, i_consumer) = 1 then
+        v_created := 1;
+    end if;
+    select s.*, pgque._coop_role(i_queue, i_consumer) as role into v_main
+      from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer
+     where s.sub_queue = v_queue_id and c.co_name = i_consumer
+       for update of s;
+    if v_main.role = 'coop_member' then
+        raise exception 'consumer % on queue % is not a cooperative main consumer', i_consumer, i_queue;
+    elsif v_main.role = 'normal' and v_created = 0 then
+        if not coalesce(i_convert_normal, false) then
+            raise exception 'consumer % on queue % is already a normal consumer; explicit conversion is required', i_consumer, i_queue;
+        end if;
+        if v_main.sub_batch is not null then
+            raise exception 'cannot convert active normal consumer % on queue % to cooperative main', i_consumer, i_queue;
+        end if;
+    end if;
+
+    select s.* into v_member
+      from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer
+     where s.sub_queue = v_queue_id and c.co_name = v_name
+       for update of s;
+    if found then
+        if not exists (select from pgque.coop_member m
+                        where m.queue_id = v_queue_id and m.member_id = v_member.sub_consumer
+                          and m.main_id = v_main.sub_consumer) then
+            raise exception 'consumer name % on queue % is already registered incompatibly', v_name, i_queue;
+        end if;
+        update pgq.subscription s set sub_active = now()
+         where s.sub_queue = v_queue_id and s.sub_consumer = v_member.sub_consumer;
+        return v_created;
+    end if;
+
+    select c.co_id into v_member_id from pgq.consumer c where c.co_name = v_name;
+    if not found then
+        insert into pgq.consumer (co_name) values (v_name) returning co_id into v_member_id;
+    end if;
+    -- PgQ's convention for a subconsumer: the consumer's sub_id, no ticks
+    -- while it holds no batch.
+    insert into pgq.subscription (sub_id, sub_queue, sub_consumer, sub_last_tick, sub_next_tick, sub_batch)
+    values (v_main.sub_id, v_queue_id, v_member_id, null, null, null);
+    insert into pgque.coop_member (queue_id, member_id, main_id)
+    values (v_queue_id, v_member_id, v_main.sub_consumer);
+    return 1;
+end
+$$;
+
+create function pgque.subscribe_subconsumer(i_queue text, i_consumer text, i_subconsumer text,
+                                            i_convert_normal boolean default false)
+returns integer
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgque.register_subconsumer(i_queue, i_consumer, i_subconsumer, i_convert_normal) $$;
+
+-- Heartbeat of an idle subconsumer; returns 1, or 0 when it is not registered.
+create function pgque.touch_subconsumer(i_queue text, i_consumer text, i_subconsumer text)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_count integer;
+begin
+    perform pgque._validate_coop_names(i_queue, i_consumer, i_subconsumer);
+    update pgq.subscription s set sub_active = clock_timestamp()
+      from pgq.queue q, pgq.consumer c, pgque.coop_member m
+     where q.queue_name = i_queue and c.co_name = i_consumer || '.' || i_subconsumer
+       and s.sub_queue = q.queue_id and s.sub_consumer = c.co_id
+       and m.queue_id = s.sub_queue and m.member_id = s.sub_consumer;
+    get diagnostics v_count = row_count;
+    return v_count;
+end
+$$;
+
+-- The subconsumer's batch: the one it holds; else, with i_dead_interval, the
+-- batch of a subconsumer silent for longer than that (under a new batch id,
+-- keeping its acknowledged pages); else the consumer's next batch. The
+-- consumer's row is locked while a batch is handed out, so each batch goes
+-- to one subconsumer. Registers the subconsumer when needed.
+create function pgque.next_batch_custom(i_queue text, i_consumer text, i_subconsumer text,
+    i_min_lag interval, i_min_count int4, i_min_interval interval,
+    i_dead_interval interval default null,
+    out batch_id bigint, out prev_tick_id bigint, out next_tick_id bigint)
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_main   record;
+    v_member record;
+    v_victim record;
+    v_batch  record;
+begin
+    perform pgque.register_subconsumer(i_queue, i_consumer, i_subconsumer);
+    select s.* into v_main
+      from pgq.subscription s join pgq.queue q on q.queue_id = s.sub_queue
+      join pgq.consumer c on c.co_id = s.sub_consumer
+     where q.queue_name = i_queue and c.co_name = i_consumer
+       for update of s;
+    select s.* into v_member
+      from pgq.subscription s join pgq.consumer c on c.co_id = s.sub_consumer
+     where s.sub_queue = v_main.sub_queue and c.co_name = i_consumer || '.' || i_subconsumer
+       for update of s;
+
+    if v_member.sub_batch is not null then
+        update pgq.subscription s set sub_active = now()
+         where s.sub_queue = v_member.sub_queue and s.sub_consumer = v_member.sub_consumer;
+        batch_id := v_member.sub_batch;
+        prev_tick_id := v_member.sub_last_tick;
+        next_tick_id := v_member.sub_next_tick;
+        return;
+    end if;
+
+    if i_dead_interval is not null then
+        select s.* into v_victim
+          from pgq.subscription s join pgque.coop_member m
+            on m.queue_id = s.sub_queue and m.member_id = s.sub_consumer
+         where m.queue_id = v_main.sub_queue and m.main_id = v_main.sub_consumer
+           and s.sub_consumer <> v_member.sub_consumer
+           and s.sub_batch is not null
+           and s.sub_active < now() - i_dead_interval
+         order by s.sub_active, s.sub_consumer
+         limit 1
+           for update of s skip locked;
+        if found then
+            batch_id := nextval('pgq.batch_id_seq');
+            update pgq.subscription s
+               set sub_active = now(), sub_last_tick = null, sub_next_tick = null, sub_batch = null
+             where s.sub_queue = v_victim.sub_queue and s.sub_consumer = v_victim.sub_consumer;
+            update pgq.subscription s
+               set sub_active = now(), sub_last_tick = v_victim.sub_last_tick,
+                   sub_next_tick = v_victim.sub_next_tick, sub_batch = batch_id
+             where s.sub_queue = v_member.sub_queue and s.sub_consumer = v_member.sub_consumer;
+            update pgque.batch_page p set batch_id = next_batch_custom.batch_id
+             where p.batch_id = v_victim.sub_batch;
+            prev_tick_id := v_victim.sub_last_tick;
+            next_tick_id := v_victim.sub_next_tick;
+            return;
+        end if;
+    end if;
+
+    if v_main.sub_batch is not null then
+        raise exception 'cooperative main consumer %/% has an unexpected active batch %', i_queue, i_consumer, v_main.sub_batch;
+    end if;
+    -- PgQ opens the consumer's next batch; it moves to the subconsumer and
+    -- the consumer's cursor moves past it.
+    select * into v_batch
+      from pgq.next_batch_custom(i_queue, i_consumer, i_min_lag, i_min_count, i_min_interval);
+    if v_batch.batch_id is null then
+        return;
+    end if;
+    update pgq.subscription s
+       set sub_active = now(), sub_last_tick = sub_next_tick, sub_next_tick = null, sub_batch = null
+     where s.sub_queue = v_main.sub_queue and s.sub_consumer = v_main.sub_consumer;
+    update pgq.subscription s
+       set sub_active = now(), sub_last_tick = v_batch.prev_tick_id,
+           sub_next_tick = v_batch.cur_tick_id, sub_batch = v_batch.batch_id
+     where s.sub_queue = v_member.sub_queue and s.sub_consumer = v_member.sub_consumer;
+    batch_id := v_batch.batch_id;
+    prev_tick_id := v_batch.prev_tick_id;
+    next_tick_id := v_batch.cur_tick_id;
+end
+$$;
+
+create function pgque.next_batch(i_queue text, i_consumer text, i_subconsumer text,
+                                 i_dead_interval interval default null)
+returns bigint
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    select b.batch_id
+      from pgque.next_batch_custom(i_queue, i_consumer, i_subconsumer, null, null, null, i_dead_interval) b
+$$;
+
+-- Receives like receive(), for one subconsumer: the batch it holds, a dead
+-- subconsumer's batch (with i_dead_interval), or the consumer's next batch.
+create function pgque.receive_coop(i_queue text, i_consumer text, i_subconsumer text,
+                                   i_max_return int default 100,
+                                   i_dead_interval interval default null)
+returns setof pgque.message
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_batch bigint;
+begin
+    if i_max_return is null or i_max_return < 1 then
+        raise exception 'pgque.receive_coop: max_return must be >= 1, got %', coalesce(i_max_return::text, 'NULL');
+    end if;
+    for i in 1..1000 loop
+        v_batch := pgque.next_batch(i_queue, i_consumer, i_subconsumer, i_dead_interval);
+        if v_batch is null then
+            return;
+        end if;
+        return query select * from pgque._batch_page(v_batch, i_max_return);
+        if found then
+            return;
+        end if;
+        perform pgque._finish_batch(v_batch);
+    end loop;
+end
+$$;
+
+-- Removes a subconsumer; returns 1, or 0 when it is not registered. Its open
+-- batch is refused (i_batch_handling 0), or its events retried in 60 s (or
+-- dead-lettered when out of retries) with i_batch_handling 1. The consumer
+-- turns normal again with its last subconsumer.
+create function pgque.unregister_subconsumer(i_queue text, i_consumer text, i_subconsumer text,
+                                             i_batch_handling integer default 0)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_member record;
+    ev       record;
+begin
+    perform pgque._validate_coop_names(i_queue, i_consumer, i_subconsumer);
+    if i_batch_handling is null or i_batch_handling not in (0, 1) then
+        raise exception 'unsupported batch_handling value: %', i_batch_handling;
+    end if;
+    select s.*, coalesce(qs.max_retries, 5) as max_retries into v_member
+      from pgq.subscription s
+      join pgq.queue q on q.queue_id = s.sub_queue
+      join pgq.consumer c on c.co_id = s.sub_consumer
+      join pgque.coop_member m on m.queue_id = s.sub_queue and m.member_id = s.sub_consumer
+      join pgq.consumer mc on mc.co_id = m.main_id
+      left join pgque.queue_setting qs on qs.queue_id = s.sub_queue
+     where q.queue_name = i_queue and c.co_name = i_consumer || '.' || i_subconsumer
+       and mc.co_name = i_consumer
+       for update of s;
+    if not found then
+        return 0;
+    end if;
+    if v_member.sub_batch is not null then
+        if i_batch_handling = 0 then
+            raise exception 'cannot unregister active cooperative subconsumer %/%/% without batch_handling = 1',
+                i_queue, i_consumer, i_subconsumer;
+        end if;
+        for ev in select * from pgq.get_batch_events(v_member.sub_batch) loop
+            if coalesce(ev.ev_retry, 0) >= v_member.max_retries then
+                perform pgque.event_dead(v_member.sub_batch, ev.ev_id, 'subconsumer unregistered',
+                                         ev.ev_time, ev.ev_txid::text::xid8, ev.ev_retry,
+                                         ev.ev_type, ev.ev_data, ev.ev_extra1, ev.ev_extra2,
+                                         ev.ev_extra3, ev.ev_extra4);
+            else
+                perform pgq.event_retry(v_member.sub_batch, ev.ev_id, 60);
+            end if;
+        end loop;
+        perform pgque._finish_batch(v_member.sub_batch);
+    end if;
+    -- PgQ removes just this row (a subscription sharing its sub_id, no ticks).
+    perform pgq.unregister_consumer(i_queue, i_consumer || '.' || i_subconsumer);
+    delete from pgq.consumer c
+     where c.co_id = v_member.sub_consumer
+       and not exists (select from pgq.subscription s where s.sub_consumer = c.co_id);
+    return 1;
+end
+$$;
+
+create function pgque.unsubscribe_subconsumer(i_queue text, i_consumer text, i_subconsumer text,
+                                              i_batch_handling integer default 0)
+returns integer
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgque.unregister_subconsumer(i_queue, i_consumer, i_subconsumer, i_batch_handling) $$;
+
+-- ---------------------------------------------------------------------------
+-- Ticking
+-- ---------------------------------------------------------------------------
+
+-- The queue's id, or upstream's (PgQ's) error unless this side may tick it.
+create or replace function pgque._tickable_queue_id(queue text)
+returns int4
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    q record;
+begin
+    select pq.* into q from pgq.queue pq where pq.queue_name = queue;
+    if not found then
+        raise exception 'no such queue';
+    end if;
+    if q.queue_external_ticker then
+        raise exception 'This queue has external tick source.';
+    end if;
+    if q.queue_ticker_paused then
+        raise exception 'Ticker has been paused for this queue';
+    end if;
+    return q.queue_id;
+end
+$$;
+
+-- Makes the next ticker(queue) call tick regardless of thresholds; returns
+-- the current last tick id.
+create or replace function pgque.force_next_tick(queue text)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    q record;
+begin
+    select pq.* into q from pgq.queue pq where pq.queue_name = queue;
+    if not found then
+        raise exception 'queue not found: %', queue;
+    end if;
+    if q.queue_ticker_paused then
+        raise exception 'queue % is paused (queue_ticker_paused = true)', queue;
+    end if;
+    if q.queue_external_ticker then
+        raise exception 'queue % is configured for external ticker; '
+            'force_tick is meaningless — push ticks via pgque.ticker(queue, tick_id, ts, event_seq)', queue;
+    end if;
+    insert into pgque.tick_request as r (queue_id, requested) values (q.queue_id, true)
+    on conflict (queue_id) do update set requested = true where not r.requested;
+    return (select t.tick_id from pgq.tick t where t.tick_queue = q.queue_id
+             order by t.tick_queue desc, t.tick_id desc limit 1);
+end
+$$;
+
+-- A tick pushed by an external ticker (a queue with external_ticker on):
+-- tick ids strictly increasing, event sequence values never going back.
+create function pgque.ticker(i_queue_name text, i_tick_id bigint, i_orig_timestamp timestamptz,
+                             i_event_seq bigint)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    q      record;
+    v_last record;
+    v_tick bigint;
+begin
+    select pq.* into q from pgq.queue pq where pq.queue_name = i_queue_name;
+    if not found then
+        raise exception 'queue not found: %', i_queue_name;
+    end if;
+    if q.queue_ticker_paused then
+        raise exception 'queue % is paused (queue_ticker_paused = true)', i_queue_name;
+    end if;
+    if not q.queue_external_ticker then
+        raise exception 'queue % is not configured for external ticker '
+            '(queue_external_ticker = false); use pgque.ticker(queue) instead', i_queue_name;
+    end if;
+    select t.tick_id, t.tick_event_seq into v_last
+      from pgq.tick t where t.tick_queue = q.queue_id
+     order by t.tick_queue desc, t.tick_id desc limit 1;
+    if i_tick_id <= coalesce(v_last.tick_id, 0) then
+        raise exception 'external ticker tick_id must be strictly greater than current max (% <= %)',
+            i_tick_id, coalesce(v_last.tick_id, 0);
+    end if;
+    if v_last.tick_event_seq is not null and i_event_seq < v_last.tick_event_seq then
+        raise exception 'external ticker event_seq must be >= previous tick (% < %)',
+            i_event_seq, v_last.tick_event_seq;
+    end if;
+    v_tick := pgq.ticker(i_queue_name, i_tick_id, i_orig_timestamp, i_event_seq);
+    if v_tick is not null then
+        perform pg_notify('pgque_' || i_queue_name, v_tick::text);
+    end if;
+    return v_tick;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Dead-letter queue (upstream's contract: an unknown queue has no dead letters)
+-- ---------------------------------------------------------------------------
+
+create or replace function pgque.dlq_inspect(queue text, limit_count int default 100)
+returns setof pgque.dead_letter
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    select d.* from pgque.dead_letter d join pgq.queue q on q.queue_id = d.dl_queue_id
+     where q.queue_name = queue
+     order by d.dl_time desc, d.dl_id desc
+     limit limit_count
+$$;
+
+-- Puts a dead letter back for the consumer that dead-lettered it, with a
+-- fresh retry budget, and deletes the dead-letter row. Returns the new event id.
+create or replace function pgque.dlq_replay(dead_letter_id bigint)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    d   record;
+    v_id bigint;
+begin
+    select dl.*, q.queue_name, s.sub_id
+      into d
+      from pgque.dead_letter dl
+      join pgq.queue q on q.queue_id = dl.dl_queue_id
+      left join pgq.subscription s on s.sub_queue = dl.dl_queue_id and s.sub_consumer = dl.dl_consumer_id
+     where dl.dl_id = dead_letter_id
+       for update of dl;
+    if not found then
+        raise exception 'dead letter entry not found: %', dead_letter_id;
+    end if;
+    if d.sub_id is null then
+        raise exception 'dead letter %: its consumer is no longer registered on queue "%"', dead_letter_id, d.queue_name
+            using errcode = 'object_not_in_prerequisite_state';
+    end if;
+    v_id := pgq.insert_event_raw(d.queue_name, null, now(), d.sub_id, null,
+                                 d.ev_type, d.ev_data, d.ev_extra1, d.ev_extra2,
+                                 d.ev_extra3, d.ev_extra4);
+    delete from pgque.dead_letter dl where dl.dl_id = dead_letter_id;
+    return v_id;
+end
+$$;
+
+create or replace function pgque.dlq_replay_all(queue text,
+    out replayed bigint, out failed bigint, out first_error text)
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    d record;
+begin
+    replayed := 0;
+    failed := 0;
+    for d in select dl.dl_id from pgque.dead_letter dl join pgq.queue q on q.queue_id = dl.dl_queue_id
+              where q.queue_name = queue order by dl.dl_id
+    loop
+        begin
+            perform pgque.dlq_replay(d.dl_id);
+            replayed := replayed + 1;
+        exception when others then
+            failed := failed + 1;
+            first_error := coalesce(first_error, format('dl_id=%s: %s', d.dl_id, sqlerrm));
+            raise warning 'dlq_replay_all: failed to replay dl_id=%, error: %', d.dl_id, sqlerrm;
+        end;
+    end loop;
+end
+$$;
+
+create or replace function pgque.dlq_purge(queue text, older_than interval default '30 days')
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_count int;
+begin
+    delete from pgque.dead_letter d
+     using pgq.queue q
+     where q.queue_id = d.dl_queue_id and q.queue_name = queue
+       and d.dl_time < now() - older_than;
+    get diagnostics v_count = row_count;
+    return v_count;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Lifecycle: pgque_worker ticks and maintains the queues, not pg_cron.
+-- ---------------------------------------------------------------------------
+
+-- One row per component: postgresql, pgque, engine, scheduler (who ticks
+-- this database, or why nobody does), queues, consumers.
+create function pgque.status()
+returns table (component text, status text, detail text)
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    w record;
+begin
+    return query select 'postgresql'::text, 'info'::text, pg_catalog.version();
+    return query select 'pgque'::text, 'info'::text, pgque.version();
+    return query select 'engine'::text, 'info'::text, 'pgque_pgq on PgQ ' || pgq.version();
+    if not exists (select from pg_catalog.pg_extension e where e.extname = 'pgque_worker') then
+        return query select 'scheduler'::text, 'manual'::text,
+            'extension pgque_worker is not installed in this database: call pgque.ticker(), '
+            'pgque.maint_retry_events() and pgque.maint() from a scheduler'::text;
+    else
+        -- The view exists only with pgque_worker: dynamic SQL.
+        execute 'select state, ticks, last_tick, last_error from pgque_worker.workers'
+                ' where database = pg_catalog.current_database()'
+           into w;
+        if w is null then
+            return query select 'scheduler'::text, 'not served'::text,
+                'pgque_worker is installed but no worker serves this database: check '
+                'shared_preload_libraries and pgque_worker.databases'::text;
+        else
+            return query select 'scheduler'::text, 'pgque_worker'::text,
+                format('worker state=%s, ticks=%s, last_tick=%s%s', w.state, w.ticks,
+                       coalesce(w.last_tick::text, 'never'),
+                       coalesce(', last_error=' || w.last_error, ''));
+        end if;
+    end if;
+    return query select 'queues'::text, 'info'::text,
+        (select count(*) from pgq.queue)::text || ' queues configured';
+    return query select 'consumers'::text, 'info'::text,
+        (select count(*) from pgq.subscription)::text || ' active subscriptions';
+end
+$$;
+
+-- Upstream's start()/stop() schedule and unschedule pg_cron jobs. Here the
+-- pgque_worker background workers tick every database they serve
+-- (pgque_worker.databases); there is nothing to schedule.
+create function pgque.start()
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    raise exception 'pgque.start() is not supported by pgque_pgq: pgque_worker ticks and maintains the queues (no pg_cron)'
+        using errcode = 'feature_not_supported',
+              hint = 'Install pgque_worker (shared_preload_libraries) and list this database in pgque_worker.databases; pgque.status() shows who ticks.';
+end
+$$;
+
+create function pgque.stop()
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    raise exception 'pgque.stop() is not supported by pgque_pgq: pgque_worker ticks and maintains the queues (no pg_cron)'
+        using errcode = 'feature_not_supported',
+              hint = 'Remove this database from pgque_worker.databases to stop the worker, or pause one queue with pgque.set_queue_config(queue, ''ticker_paused'', ''true'').';
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Privileges of the functions above (upstream's split)
+-- ---------------------------------------------------------------------------
+revoke all on all functions in schema pgque from public;
+revoke all on table pgque.coop_member from public;
+grant execute on function
+    pgque.insert_event(text, text, text), pgque.insert_event(text, text, text, text, text, text, text)
+    to pgque_writer;
+grant execute on function
+    pgque.register_consumer_at(text, text, bigint),
+    pgque.next_batch(text, text), pgque.next_batch_info(text, text),
+    pgque.next_batch_custom(text, text, interval, int4, interval),
+    pgque.get_batch_events(bigint), pgque.get_batch_info(bigint), pgque.finish_batch(bigint),
+    pgque.event_retry(bigint, bigint, timestamptz), pgque.event_retry(bigint, bigint, integer),
+    pgque.register_subconsumer(text, text, text, boolean),
+    pgque.subscribe_subconsumer(text, text, text, boolean),
+    pgque.touch_subconsumer(text, text, text),
+    pgque.next_batch_custom(text, text, text, interval, int4, interval, interval),
+    pgque.next_batch(text, text, text, interval),
+    pgque.receive_coop(text, text, text, int, interval),
+    pgque.unregister_subconsumer(text, text, text, integer),
+    pgque.unsubscribe_subconsumer(text, text, text, integer)
+    to pgque_reader;
+grant execute on all functions in schema pgque to pgque_admin;
+grant select on pgque.coop_member to pgque_admin;
+-- ===========================================================================
+-- End of the parity section (issue #13).
+-- ===========================================================================
+
+
+
+
+
+-- ---------------------------------------------------------------------------
+-- Queue lifecycle and configuration
+-- ---------------------------------------------------------------------------
+
+
+
+create function pgque.drop_queue(queue text)
+returns integer
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select pgque.drop_queue(queue, false) $$;
+
+
+-- ---------------------------------------------------------------------------
+-- Consumers
+-- ---------------------------------------------------------------------------
+
+
 
 create function pgque.subscribe(queue text, consumer text)
 returns integer
@@ -366,16 +1502,6 @@ as $$ select pgque.unregister_consumer(queue, consumer) $$;
 -- Producing
 -- ---------------------------------------------------------------------------
 
-create function pgque.send(queue_name text, type_name text, payload text)
-returns bigint
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    perform pgque._queue_id(queue_name);
-    return pgq.insert_event(queue_name, type_name, payload);
-end
-$$;
 
 create function pgque.send(queue_name text, type_name text, payload jsonb)
 returns bigint
@@ -440,233 +1566,14 @@ as $$ select pgque.send_batch(queue_name, 'default', payloads::text[]) $$;
 -- Consuming
 -- ---------------------------------------------------------------------------
 
--- Returns up to max_return messages of the consumer's current batch (opening
--- the next one when none is open), continuing after the last page ack()ed.
--- Empty batches are finished on the way, so an empty result means that
--- nothing is waiting.
-create function pgque.receive(queue text, consumer text, max_return int default 100)
-returns setof pgque.message
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_batch    bigint;
-    v_after    bigint;
-    v_sent     int;
-    v_last     bigint;
-    v_more     boolean;
-    ev         record;
-begin
-    if max_return is null or max_return < 1 then
-        raise exception 'max_return must be >= 1, got %', coalesce(max_return::text, 'NULL')
-            using errcode = 'invalid_parameter_value';
-    end if;
-    perform pgque._subscription(queue, consumer);
 
-    -- Bounded: an idle queue gets one tick per ticker_idle_period at most.
-    for i in 1..1000 loop
-        v_batch := pgq.next_batch(queue, consumer);
-        if v_batch is null then
-            return;
-        end if;
 
-        select p.acked_through into v_after from pgque.batch_page p where p.batch_id = v_batch;
-        v_sent := 0;
-        v_more := false;
-        -- One row more than asked tells whether the batch goes on.
-        for ev in execute
-            'select ev_id, ev_time, ev_retry, ev_type, ev_data,'
-            '       ev_extra1, ev_extra2, ev_extra3, ev_extra4'
-            '  from (' || pgq.batch_event_sql(v_batch) || ') e'
-            ' where $1 is null or ev_id > $1 order by ev_id limit $2'
-            using v_after, max_return::bigint + 1  -- max_return may be 2147483647
-        loop
-            if v_sent = max_return then
-                v_more := true;
-                exit;
-            end if;
-            v_sent := v_sent + 1;
-            v_last := ev.ev_id;
-            return next row(ev.ev_id, v_batch, ev.ev_type, ev.ev_data, ev.ev_retry,
-                            ev.ev_time, ev.ev_extra1, ev.ev_extra2, ev.ev_extra3,
-                            ev.ev_extra4)::pgque.message;
-        end loop;
 
-        if v_sent > 0 then
-            if v_more then
-                insert into pgque.batch_page as p (batch_id, delivered_through, complete)
-                values (v_batch, v_last, false)
-                on conflict (batch_id) do update set delivered_through = excluded.delivered_through,
-                                                     complete = false;
-            elsif v_after is not null then
-                update pgque.batch_page p set delivered_through = v_last, complete = true
-                 where p.batch_id = v_batch;
-            end if;
-            return;
-        end if;
-
-        -- Nothing (left) in this batch: close it and look at the next one.
-        perform pgq.finish_batch(v_batch);
-        delete from pgque.batch_page p where p.batch_id = v_batch;
-    end loop;
-end
-$$;
-
--- Acknowledges what the last receive() returned: finishes the batch, or, when
--- the batch goes on, records the page and keeps the batch open for the next
--- receive(). Returns 1, or 0 (with a WARNING) for a batch that is not active,
--- e.g. a second ack of the same batch: pgque's clients rely on that 0.
-create function pgque.ack(batch_id bigint)
-returns integer
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_page pgque.batch_page;
-begin
-    if batch_id is null then
-        raise exception 'batch_id must not be null' using errcode = 'null_value_not_allowed';
-    end if;
-    select * into v_page from pgque.batch_page p where p.batch_id = ack.batch_id for update;
-    if found and not v_page.complete then
-        if v_page.delivered_through is not distinct from v_page.acked_through then
-            raise warning 'pgque.ack: batch % page already acknowledged; nothing to do', batch_id;
-            return 0;
-        end if;
-        update pgque.batch_page p set acked_through = v_page.delivered_through
-         where p.batch_id = ack.batch_id;
-        return 1;
-    end if;
-    delete from pgque.batch_page p where p.batch_id = ack.batch_id;
-    if not exists (select from pgq.subscription s where s.sub_batch = ack.batch_id) then
-        raise warning 'pgque.ack: batch % is not active (unknown, or already acknowledged); nothing was acknowledged', batch_id;
-        return 0;
-    end if;
-    return pgq.finish_batch(batch_id);
-end
-$$;
-
--- Negative acknowledgement of one message of an active batch: retry after
--- retry_after, or, once it has been retried max_retries times, move it to
--- pgque.dead_letter. Only msg.msg_id is read from msg; everything else comes
--- from the stored event.
-create function pgque.nack(batch_id bigint, msg pgque.message,
-                           retry_after interval default '60 seconds',
-                           reason text default null)
-returns integer
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_sql  text := pgque._batch_sql(batch_id);
-    v_sub  record;
-    v_max  int4;
-    ev     record;
-begin
-    if msg is null or msg.msg_id is null then
-        raise exception 'msg.msg_id must not be null' using errcode = 'null_value_not_allowed';
-    end if;
-    if retry_after is null or retry_after < interval '0' then
-        raise exception 'retry_after must be a non-negative interval, got %', coalesce(retry_after::text, 'NULL')
-            using errcode = 'invalid_parameter_value';
-    end if;
-
-    select s.sub_id, s.sub_queue, s.sub_consumer, coalesce(qs.max_retries, 5) as max_retries
-      into v_sub
-      from pgq.subscription s left join pgque.queue_setting qs on qs.queue_id = s.sub_queue
-     where s.sub_batch = batch_id;
-
-    execute 'select ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,'
-            '       ev_extra1, ev_extra2, ev_extra3, ev_extra4'
-            '  from (' || v_sql || ') e where ev_id = $1'
-       into ev using msg.msg_id;
-    if ev.ev_id is null then
-        raise exception 'msg_id % not found in batch %', msg.msg_id, batch_id
-            using errcode = 'undefined_object';
-    end if;
-
-    v_max := v_sub.max_retries;
-    if coalesce(ev.ev_retry, 0) >= v_max then
-        insert into pgque.dead_letter (dl_queue_id, dl_consumer_id, dl_reason,
-                                       ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
-                                       ev_extra1, ev_extra2, ev_extra3, ev_extra4)
-        values (v_sub.sub_queue, v_sub.sub_consumer, coalesce(reason, 'max retries exceeded'),
-                ev.ev_id, ev.ev_time, ev.ev_txid::text::xid8, ev.ev_retry, ev.ev_type, ev.ev_data,
-                ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4)
-        on conflict (dl_queue_id, dl_consumer_id, ev_id) do nothing;
-    else
-        -- What pgq.event_retry() does, without re-reading the whole batch.
-        insert into pgq.retry_queue (ev_retry_after, ev_queue, ev_id, ev_time, ev_txid,
-                                     ev_owner, ev_retry, ev_type, ev_data,
-                                     ev_extra1, ev_extra2, ev_extra3, ev_extra4)
-        values (current_timestamp + retry_after, v_sub.sub_queue, ev.ev_id, ev.ev_time, null,
-                v_sub.sub_id, coalesce(ev.ev_retry, 0) + 1, ev.ev_type, ev.ev_data,
-                ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4)
-        on conflict (ev_owner, ev_id) do nothing;
-    end if;
-    return 1;
-end
-$$;
-
--- Moves one event of an active batch to pgque.dead_letter with reason, at
--- once, whatever its retry count: for consumers that know a message can
--- never succeed (pgque_worker uses it for a message that crashed its worker
--- and for permanent HTTP failures). Upstream pgque's signature; the event's
--- fields are the caller's, the queue and consumer the batch's. Idempotent.
-create function pgque.event_dead(batch_id bigint, event_id bigint, reason text,
-                                 ev_time timestamptz, ev_txid xid8, ev_retry int4,
-                                 ev_type text, ev_data text,
-                                 ev_extra1 text default null, ev_extra2 text default null,
-                                 ev_extra3 text default null, ev_extra4 text default null)
-returns integer
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_sub record;
-begin
-    select s.sub_queue, s.sub_consumer into v_sub
-      from pgq.subscription s where s.sub_batch = event_dead.batch_id;
-    if not found then
-        raise exception 'batch not found: %', batch_id using errcode = 'undefined_object';
-    end if;
-    insert into pgque.dead_letter (dl_queue_id, dl_consumer_id, dl_reason,
-                                   ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
-                                   ev_extra1, ev_extra2, ev_extra3, ev_extra4)
-    values (v_sub.sub_queue, v_sub.sub_consumer, reason,
-            event_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
-            ev_extra1, ev_extra2, ev_extra3, ev_extra4)
-    on conflict (dl_queue_id, dl_consumer_id, ev_id) do nothing;
-    return 1;
-end
-$$;
 
 -- ---------------------------------------------------------------------------
 -- Ticking and maintenance
 -- ---------------------------------------------------------------------------
 
--- The queue's id, or a clear error unless queue exists and this side may
--- tick it.
-create function pgque._tickable_queue_id(queue text)
-returns int4
-language plpgsql stable security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    q record;
-begin
-    select pq.* into q from pgq.queue pq where pq.queue_id = pgque._queue_id(queue);
-    if q.queue_ticker_paused then
-        raise exception 'queue "%" is paused (ticker_paused)', queue
-            using errcode = 'object_not_in_prerequisite_state';
-    end if;
-    if q.queue_external_ticker then
-        raise exception 'queue "%" has an external ticker', queue
-            using errcode = 'object_not_in_prerequisite_state';
-    end if;
-    return q.queue_id;
-end
-$$;
 
 -- Ticks queue when force_next_tick() asked for it, or when PgQ's thresholds
 -- (ticker_max_count, ticker_max_lag, ticker_idle_period) say so; returns the
@@ -722,22 +1629,6 @@ begin
 end
 $$;
 
--- Makes the next ticker(queue) call tick regardless of thresholds; returns
--- the current last tick id.
-create function pgque.force_next_tick(queue text)
-returns bigint
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_queue_id int4 := pgque._tickable_queue_id(queue);
-begin
-    insert into pgque.tick_request as r (queue_id, requested) values (v_queue_id, true)
-    on conflict (queue_id) do update set requested = true where not r.requested;
-    return (select t.tick_id from pgq.tick t where t.tick_queue = v_queue_id
-             order by t.tick_queue desc, t.tick_id desc limit 1);
-end
-$$;
 
 create function pgque.force_tick(queue text)
 returns bigint
@@ -871,103 +1762,9 @@ as $$ select '0.2.0' $$;
 -- Dead-letter queue
 -- ---------------------------------------------------------------------------
 
-create function pgque.dlq_inspect(queue text, limit_count int default 100)
-returns setof pgque.dead_letter
-language plpgsql stable security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    if limit_count is null or limit_count < 1 then
-        raise exception 'limit_count must be >= 1, got %', coalesce(limit_count::text, 'NULL')
-            using errcode = 'invalid_parameter_value';
-    end if;
-    return query
-        select * from pgque.dead_letter d
-         where d.dl_queue_id = pgque._queue_id(queue)
-         order by d.dl_time desc, d.dl_id desc
-         limit limit_count;
-end
-$$;
 
--- Puts a dead letter back for the consumer that dead-lettered it, with a
--- fresh retry budget, and deletes the dead-letter row. Returns the new event id.
-create function pgque.dlq_replay(dead_letter_id bigint)
-returns bigint
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    d   record;
-    v_id bigint;
-begin
-    if dead_letter_id is null then
-        raise exception 'dead_letter_id must not be null' using errcode = 'null_value_not_allowed';
-    end if;
-    select dl.*, q.queue_name, s.sub_id
-      into d
-      from pgque.dead_letter dl
-      join pgq.queue q on q.queue_id = dl.dl_queue_id
-      left join pgq.subscription s on s.sub_queue = dl.dl_queue_id and s.sub_consumer = dl.dl_consumer_id
-     where dl.dl_id = dead_letter_id
-       for update of dl;
-    if not found then
-        raise exception 'dead letter % not found', dead_letter_id using errcode = 'undefined_object';
-    end if;
-    if d.sub_id is null then
-        raise exception 'dead letter %: its consumer is no longer registered on queue "%"', dead_letter_id, d.queue_name
-            using errcode = 'object_not_in_prerequisite_state';
-    end if;
-    v_id := pgq.insert_event_raw(d.queue_name, null, now(), d.sub_id, null,
-                                 d.ev_type, d.ev_data, d.ev_extra1, d.ev_extra2,
-                                 d.ev_extra3, d.ev_extra4);
-    delete from pgque.dead_letter dl where dl.dl_id = dead_letter_id;
-    return v_id;
-end
-$$;
 
-create function pgque.dlq_replay_all(queue text,
-    out replayed bigint, out failed bigint, out first_error text)
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    d record;
-begin
-    replayed := 0;
-    failed := 0;
-    for d in select dl_id from pgque.dead_letter
-              where dl_queue_id = pgque._queue_id(queue) order by dl_id
-    loop
-        begin
-            perform pgque.dlq_replay(d.dl_id);
-            replayed := replayed + 1;
-        exception when others then
-            failed := failed + 1;
-            first_error := coalesce(first_error, format('dead letter %s: %s', d.dl_id, sqlerrm));
-            raise warning 'pgque.dlq_replay_all: dead letter %: %', d.dl_id, sqlerrm;
-        end;
-    end loop;
-end
-$$;
 
-create function pgque.dlq_purge(queue text, older_than interval default '30 days')
-returns integer
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_count int;
-begin
-    if older_than is null then
-        raise exception 'older_than must not be null' using errcode = 'null_value_not_allowed';
-    end if;
-    delete from pgque.dead_letter d
-     where d.dl_queue_id = pgque._queue_id(queue)
-       and d.dl_time < now() - older_than;
-    get diagnostics v_count = row_count;
-    return v_count;
-end
-$$;
 
 -- ---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; the three roles as in upstream pgque.

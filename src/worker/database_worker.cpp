@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pgque_worker/config/settings.hpp"
@@ -83,11 +84,15 @@ constexpr std::int64_t kLockRetryUs = 100 * 1000;
 
 // An error that says a queue is being created or dropped under the pass:
 // its locks are held (lock timeout), or its objects vanished between the
-// pass's snapshot and their use.
+// pass's snapshot and their use. pgque's ticker(queue) says a vanished queue
+// with PgQ's P0001 "no such queue" (force_next_tick: "queue not found: x").
 bool GivesWayToDdl(const pg::Error &e)
 {
+    const std::string_view message = e.what();
     return pg::IsLockTimeout(e) || e.sqlstate() == ERRCODE_UNDEFINED_TABLE ||
-           e.sqlstate() == ERRCODE_UNDEFINED_OBJECT;
+           e.sqlstate() == ERRCODE_UNDEFINED_OBJECT ||
+           (e.sqlstate() == ERRCODE_RAISE_EXCEPTION &&
+            (message == "no such queue" || message.rfind("queue not found: ", 0) == 0));
 }
 
 bool IsTrue(const pg::Value &v) { return v && *v == "t"; }
