@@ -14,6 +14,9 @@
 
 \echo Use "ALTER EXTENSION pgque_pgq UPDATE TO '0.2.0'" to load this file. \quit
 
+-- Replaced by upstream's "batch not found" errors (issue #13).
+drop function pgque._batch_sql(bigint);
+
 -- ===========================================================================
 -- Parity with upstream pgque 0.2 (issue #13). Everything from here to the
 -- end marker is the same text in pgque_pgq--0.2.0.sql and in the update
@@ -1356,6 +1359,17 @@ grant execute on function
     pgque.receive_coop(text, text, text, int, interval),
     pgque.unregister_subconsumer(text, text, text, integer),
     pgque.unsubscribe_subconsumer(text, text, text, integer)
+    to pgque_reader;
+-- Functions 0.1.0 had, replaced above: their grants as before, in the same
+-- order (a fresh install must equal an updated one, ACLs included).
+grant execute on function
+    pgque.send(text, text, text), pgque.dlq_replay(bigint), pgque.dlq_replay_all(text)
+    to pgque_writer;
+grant execute on function
+    pgque.receive(text, text, int), pgque.ack(bigint),
+    pgque.nack(bigint, pgque.message, interval, text),
+    pgque.register_consumer(text, text), pgque.unregister_consumer(text, text),
+    pgque.dlq_inspect(text, int)
     to pgque_reader;
 grant execute on all functions in schema pgque to pgque_admin;
 grant select on pgque.coop_member to pgque_admin;
