@@ -96,8 +96,6 @@ SELECT err($$SELECT pgque.unregister_subconsumer('ec', 'w', 'nobody')::text$$);
 SELECT err($$SELECT pgque.touch_subconsumer('ec', 'w', 'nobody')::text$$);
 
 -- Lifecycle
-SELECT err($$SELECT pgque.start()::text$$);
-SELECT err($$SELECT pgque.stop()::text$$);
 SELECT err($$SELECT pgque.seq_setval('pg_catalog.pg_class', 1)::text$$);
 
 SELECT pgque.unsubscribe('ec', 'c');

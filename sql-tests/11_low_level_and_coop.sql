@@ -49,6 +49,12 @@ SELECT pgque.unregister_consumer('ll', 'late');
 
 -- status(): the regression database is not served by a worker.
 SELECT component, status FROM pgque.status() WHERE component IN ('pgque', 'engine', 'scheduler', 'queues');
+-- stop()/start() switch the flag the worker reads (t/061 checks the worker).
+SELECT pgque.stop();
+SELECT pgque.ticker_stopped(), status FROM pgque.status() WHERE component = 'scheduler';
+SELECT pgque.stop();
+SELECT pgque.start();
+SELECT pgque.ticker_stopped(), status FROM pgque.status() WHERE component = 'scheduler';
 
 -- batch_page is written only when a client really pages.
 SELECT pgque.send_batch('ll', 'p', ARRAY['1', '2', '3']);

@@ -1292,7 +1292,11 @@ begin
         execute 'select state, ticks, last_tick, last_error from pgque_worker.workers'
                 ' where database = pg_catalog.current_database()'
            into w;
-        if w is null then
+        if pgque.ticker_stopped() then
+            return query select 'scheduler'::text, 'stopped'::text,
+                'pgque.stop() was called: pgque_worker neither ticks nor maintains this database; '
+                'pgque.start() resumes'::text;
+        elsif w is null then
             return query select 'scheduler'::text, 'not served'::text,
                 'pgque_worker is installed but no worker serves this database: check '
                 'shared_preload_libraries and pgque_worker.databases'::text;
@@ -1310,30 +1314,50 @@ begin
 end
 $$;
 
--- Upstream's start()/stop() schedule and unschedule pg_cron jobs. Here the
--- pgque_worker background workers tick every database they serve
--- (pgque_worker.databases); there is nothing to schedule.
+-- start()/stop(): whether pgque_worker ticks and maintains this database.
+-- Upstream's start()/stop() schedule and unschedule pg_cron jobs; here the
+-- pgque_worker background worker of the database reads this flag (through
+-- ticker_stopped()) at every pgque_worker.tick_interval. pg_cron is not
+-- involved. ticker(), maint() and friends called by hand work either way.
+create table pgque.ticker_control (
+    singleton boolean primary key default true check (singleton),
+    stopped   boolean not null
+);
+select pg_catalog.pg_extension_config_dump('pgque.ticker_control', '');
+
+create function pgque.ticker_stopped()
+returns boolean
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$ select coalesce((select c.stopped from pgque.ticker_control c), false) $$;
+
+-- Ticking and maintenance by pgque_worker on again (the default). Error when
+-- pgque_worker is not installed: nothing would tick.
 create function pgque.start()
 returns void
-language plpgsql
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    raise exception 'pgque.start() is not supported by pgque_pgq: pgque_worker ticks and maintains the queues (no pg_cron)'
-        using errcode = 'feature_not_supported',
-              hint = 'Install pgque_worker (shared_preload_libraries) and list this database in pgque_worker.databases; pgque.status() shows who ticks.';
+    if not exists (select from pg_catalog.pg_extension e where e.extname = 'pgque_worker') then
+        raise exception 'pgque_worker extension is not installed. Install it (shared_preload_libraries = ''pgque_worker'', '
+            'CREATE EXTENSION pgque_worker) or call pgque.ticker(), pgque.maint_retry_events() and pgque.maint() from a scheduler.';
+    end if;
+    insert into pgque.ticker_control as c (singleton, stopped) values (true, false)
+    on conflict (singleton) do update set stopped = false where c.stopped;
 end
 $$;
 
+-- pgque_worker stops ticking and maintaining this database (its in-process
+-- consumers go on with what was ticked) until start().
 create function pgque.stop()
 returns void
-language plpgsql
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    raise exception 'pgque.stop() is not supported by pgque_pgq: pgque_worker ticks and maintains the queues (no pg_cron)'
-        using errcode = 'feature_not_supported',
-              hint = 'Remove this database from pgque_worker.databases to stop the worker, or pause one queue with pgque.set_queue_config(queue, ''ticker_paused'', ''true'').';
+    insert into pgque.ticker_control as c (singleton, stopped) values (true, true)
+    on conflict (singleton) do update set stopped = true where not c.stopped;
 end
 $$;
 
@@ -1341,7 +1365,7 @@ $$;
 -- Privileges of the functions above (upstream's split)
 -- ---------------------------------------------------------------------------
 revoke all on all functions in schema pgque from public;
-revoke all on table pgque.coop_member from public;
+revoke all on table pgque.coop_member, pgque.ticker_control from public;
 grant execute on function
     pgque.insert_event(text, text, text), pgque.insert_event(text, text, text, text, text, text, text)
     to pgque_writer;
@@ -1358,7 +1382,8 @@ grant execute on function
     pgque.next_batch(text, text, text, interval),
     pgque.receive_coop(text, text, text, int, interval),
     pgque.unregister_subconsumer(text, text, text, integer),
-    pgque.unsubscribe_subconsumer(text, text, text, integer)
+    pgque.unsubscribe_subconsumer(text, text, text, integer),
+    pgque.ticker_stopped()
     to pgque_reader;
 -- Functions 0.1.0 had, replaced above: their grants as before, in the same
 -- order (a fresh install must equal an updated one, ACLs included).
@@ -1372,7 +1397,7 @@ grant execute on function
     pgque.dlq_inspect(text, int)
     to pgque_reader;
 grant execute on all functions in schema pgque to pgque_admin;
-grant select on pgque.coop_member to pgque_admin;
+grant select on pgque.coop_member, pgque.ticker_control to pgque_admin;
 -- ===========================================================================
 -- End of the parity section (issue #13).
 -- ===========================================================================

@@ -61,7 +61,10 @@ constexpr const char *kReadinessSql =
     "            'pgque_worker.role \"' || r.rolname || '\" needs SELECT, INSERT and UPDATE on'"
     "            || ' pgque_worker.consumer_stats'"
     "        END"
-    "          FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)";
+    "          FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER),"
+    // pgque_pgq's start()/stop() switch this database's ticking (upstream
+    // pgque has no such function: its start()/stop() drive pg_cron).
+    "       pg_catalog.to_regprocedure('pgque.ticker_stopped()') IS NOT NULL";
 
 // A consumer is busy while it has a batch open, and also while a tick it has
 // not received yet waits for it: another tick would only cut the waiting
@@ -104,7 +107,7 @@ public:
     [[noreturn]] void Run();
 
 private:
-    enum class Readiness { Ready, NoApi, NoExtension, Refused };
+    enum class Readiness { Ready, NoApi, NoExtension, Refused, Stopped };
 
     void ApplySettings();
     void ReloadIfAsked();
@@ -217,6 +220,12 @@ void DatabaseWorker::TickPass(bool periodic_due)
             if (!IsTrue(ready[1])) {
                 tx.Commit();
                 SetReadiness(Readiness::NoApi);
+                policy_.EndPass();
+                return;
+            }
+            if (IsTrue(ready[5]) && IsTrue(tx.QueryValue("SELECT pgque.ticker_stopped()"))) {
+                tx.Commit();
+                SetReadiness(Readiness::Stopped);
                 policy_.EndPass();
                 return;
             }
@@ -354,6 +363,17 @@ void DatabaseWorker::SetReadiness(Readiness readiness)
                                  refusal_.c_str()),
                           errhint("See \"The worker role\" in docs/worker.md; checked again every "
                                   "pgque_worker.tick_interval.")));
+        });
+        return;
+    }
+    if (readiness == Readiness::Stopped) {
+        SpinLockAcquire(&slot_.mutex);
+        slot_.state = SlotState::TickingStopped;
+        SpinLockRelease(&slot_.mutex);
+        pg::Call([&] {
+            ereport(LOG, (errmsg("pgque_worker: ticking and maintenance of database \"%s\" stopped by "
+                                 "pgque.stop(); checking every pgque_worker.tick_interval for pgque.start()",
+                                 slot_.database_name)));
         });
         return;
     }

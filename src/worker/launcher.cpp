@@ -264,7 +264,8 @@ void Launcher::StartWorkers(std::int64_t now)
         if (state == SlotState::Stopping) {
             state = slot.state = SlotState::Exited;
         } else if (state == SlotState::Starting || state == SlotState::Running ||
-                   state == SlotState::NoApi || state == SlotState::Refused) {
+                   state == SlotState::NoApi || state == SlotState::Refused ||
+                   state == SlotState::TickingStopped) {
             state = slot.state = SlotState::Exited;
             slot.failures++;
             slot.exited_at = now;

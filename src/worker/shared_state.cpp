@@ -74,6 +74,7 @@ const char *SlotStateName(SlotState state)
     case SlotState::Stopping: return "stopping";
     case SlotState::Exited: return "exited";
     case SlotState::Refused: return "refused";
+    case SlotState::TickingStopped: return "stopped by pgque.stop()";
     }
     return "unknown";
 }

@@ -27,6 +27,7 @@ enum class SlotState : int {
     Stopping,     // asked to exit (DROP DATABASE, excluded by pgque_worker.databases)
     Exited,       // exited with an error or crashed; restarted after a back-off
     Refused,      // pgque_worker.role lacks what the workers need (last_error says what)
+    TickingStopped,  // pgque.stop() was called in the database: no ticks, no maintenance
 };
 const char *SlotStateName(SlotState state);
 
