@@ -15,7 +15,8 @@
 # RUBY_CLIENT_DIR to one (e.g. clients/ruby of a later tag), or it is skipped.
 # Needs: python3-psycopg, python3-pytest, ruby-pg, ruby-minitest, rake, node
 # and npm (the TypeScript client's dev dependencies come from the npm
-# registry). Not part of make test. Set PG_CONFIG as for make test.
+# registry). Debian's /usr/bin/python3 and /usr/bin/ruby run the suites (their
+# packages hold the drivers). Not part of make test. Set PG_CONFIG as for make test.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -46,14 +47,14 @@ fi
 
 # Each suite prints "<passed> <failed> <skipped>" on its last line.
 run_python() {
-  (cd "$clients/python" && PGQUE_TEST_DSN="$1" python3 -m pytest -q -p no:cacheprovider tests \
+  (cd "$clients/python" && PGQUE_TEST_DSN="$1" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests \
       >"$clients/python-$2.log" 2>&1)
   local l; l=$(tail -1 "$clients/python-$2.log")
   echo "$(grep -o '[0-9]* passed' <<<"$l" | cut -d' ' -f1) $(grep -o '[0-9]* failed' <<<"$l" | cut -d' ' -f1) $(grep -o '[0-9]* skipped' <<<"$l" | cut -d' ' -f1)"
 }
 run_ruby() {
   [ -d "$clients/ruby" ] || { echo "- - -"; return; }
-  (cd "$clients/ruby" && PGQUE_TEST_DSN="$1" ruby -Ilib -Itest -e \
+  (cd "$clients/ruby" && PGQUE_TEST_DSN="$1" /usr/bin/ruby -Ilib -Itest -e \
       'Dir["test/test_*.rb"].sort.each { |f| require File.expand_path(f) }' >"$clients/ruby-$2.log" 2>&1)
   local l; l=$(grep -E '^[0-9]+ runs' "$clients/ruby-$2.log" | tail -1)
   # "N runs, A assertions, F failures, E errors, S skips"
