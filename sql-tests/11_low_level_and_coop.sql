@@ -141,8 +141,25 @@ SELECT pgque.seq_setval('x', 1);
 SELECT * FROM pgque.get_batch_cursor(1, 'c', 1);
 SELECT * FROM pgque.coop_member;
 DELETE FROM pgq.subscription;
+-- Upstream's table names, as views: readable by readers...
+SELECT queue_name, queue_max_retries FROM pgque.queue WHERE queue_name = 'll';
+SELECT count(*) > 0 AS sees_subscriptions FROM pgque.subscription s JOIN pgque.consumer c ON c.co_id = s.sub_consumer;
+UPDATE pgque.queue SET queue_max_retries = 1 WHERE queue_name = 'll';
+DELETE FROM pgque.subscription;
+RESET ROLE;
+-- ... and an admin changes settings through them, nothing else.
+CREATE ROLE ll_admin IN ROLE pgque_admin;
+SET ROLE ll_admin;
+UPDATE pgque.queue SET queue_max_retries = 0, queue_ticker_max_lag = '7 seconds' WHERE queue_name = 'll';
+SELECT queue_max_retries, queue_ticker_max_lag FROM pgque.queue WHERE queue_name = 'll';
+UPDATE pgque.queue SET queue_data_pfx = 'pg_catalog.pg_authid' WHERE queue_name = 'll';
+UPDATE pgque.queue SET queue_max_retries = NULL, queue_ticker_max_lag = NULL WHERE queue_name = 'll';
+SELECT queue_max_retries, queue_ticker_max_lag FROM pgque.queue WHERE queue_name = 'll';
+INSERT INTO pgque.tick (tick_queue, tick_id) VALUES (1, 1);
+UPDATE pgque.retry_queue SET ev_retry_after = now() WHERE false;
 RESET ROLE;
 DROP ROLE ll_reader;
 DROP ROLE ll_writer;
+DROP ROLE ll_admin;
 
 SELECT pgque.drop_queue('ll', true);

@@ -1459,6 +1459,64 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Upstream's tables under upstream's names, as views over PgQ's (pgque's own
+-- clients' tests and admin scripts read them). Read-only, except what an
+-- admin may do upstream without handing out the owner's rights: change a
+-- queue's settings (through set_queue_config()), delay or drop retries,
+-- drop subscriptions.
+-- ---------------------------------------------------------------------------
+create view pgque.queue as
+select q.*,
+       (select s.max_retries from pgque.queue_setting s where s.queue_id = q.queue_id) as queue_max_retries
+  from pgq.queue q;
+create view pgque.consumer as select * from pgq.consumer;
+create view pgque.tick as select * from pgq.tick;
+create view pgque.retry_queue as select * from pgq.retry_queue;
+create view pgque.subscription as
+select s.*,
+       case when exists (select from pgque.coop_member m
+                          where m.queue_id = s.sub_queue and m.main_id = s.sub_consumer) then 'coop_main'
+            when exists (select from pgque.coop_member m
+                          where m.queue_id = s.sub_queue and m.member_id = s.sub_consumer) then 'coop_member'
+            else 'normal'
+       end as sub_role
+  from pgq.subscription s;
+
+-- UPDATE pgque.queue: only the settings set_queue_config() knows, through it
+-- (queue_data_pfx and friends feed the owner's dynamic SQL: never writable).
+create function pgque._queue_view_update()
+returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_param text;
+begin
+    if (new.queue_id, new.queue_name, new.queue_ntables, new.queue_cur_table, new.queue_switch_step1,
+        new.queue_switch_step2, new.queue_switch_time, new.queue_disable_insert, new.queue_per_tx_limit,
+        new.queue_data_pfx, new.queue_event_seq, new.queue_tick_seq, new.queue_extra_maint)
+       is distinct from
+       (old.queue_id, old.queue_name, old.queue_ntables, old.queue_cur_table, old.queue_switch_step1,
+        old.queue_switch_step2, old.queue_switch_time, old.queue_disable_insert, old.queue_per_tx_limit,
+        old.queue_data_pfx, old.queue_event_seq, old.queue_tick_seq, old.queue_extra_maint) then
+        raise exception 'only queue settings may be changed through pgque.queue'
+            using errcode = 'insufficient_privilege',
+                  hint = 'Use pgque.set_queue_config(queue, param, value).';
+    end if;
+    foreach v_param in array array['ticker_max_count', 'ticker_max_lag', 'ticker_idle_period',
+                                   'ticker_paused', 'rotation_period', 'external_ticker', 'max_retries']
+    loop
+        if to_jsonb(new) -> ('queue_' || v_param) is distinct from to_jsonb(old) -> ('queue_' || v_param) then
+            perform pgque.set_queue_config(old.queue_name, v_param, to_jsonb(new) ->> ('queue_' || v_param));
+        end if;
+    end loop;
+    return new;
+end
+$$;
+create trigger queue_update instead of update on pgque.queue
+    for each row execute function pgque._queue_view_update();
+
+-- ---------------------------------------------------------------------------
 -- Privileges of the functions above (upstream's split)
 -- ---------------------------------------------------------------------------
 revoke all on all functions in schema pgque from public;
@@ -1495,6 +1553,12 @@ grant execute on function
     to pgque_reader;
 grant execute on all functions in schema pgque to pgque_admin;
 grant select on pgque.coop_member, pgque.ticker_control to pgque_admin;
+revoke all on pgque.queue, pgque.consumer, pgque.tick, pgque.retry_queue, pgque.subscription from public;
+grant select on pgque.queue, pgque.consumer, pgque.tick, pgque.retry_queue, pgque.subscription
+    to pgque_reader, pgque_admin;
+grant update on pgque.queue to pgque_admin;
+grant update, delete on pgque.retry_queue to pgque_admin;
+grant delete on pgque.subscription to pgque_admin;
 -- ===========================================================================
 -- End of the parity section (issue #13).
 -- ===========================================================================
