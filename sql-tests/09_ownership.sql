@@ -90,7 +90,16 @@ SELECT pgque_worker.handle('vault', 'ephemeral', '*', 'noop(pgque.message)');
 RESET ROLE;
 SELECT state FROM pgque_worker.consumers WHERE consumer = 'ephemeral';
 DROP ROLE shortlived;
-SELECT state LIKE 'stopped: its owner role (oid %) was dropped' AS stopped FROM pgque_worker.consumers WHERE consumer = 'ephemeral';
+SELECT state FROM pgque_worker.consumers WHERE consumer = 'ephemeral';
+-- Owners are names: a row of a role that does not exist is inert, and only a
+-- superuser (or a restore run by one) may write one; a member of nothing
+-- cannot claim it, nor write a new one.
+SET ROLE colleague;
+UPDATE pgque_worker.consumer SET max_messages = 1 WHERE consumer = 'ephemeral';
+INSERT INTO pgque_worker.consumer (queue, consumer, owner) VALUES ('vault', 'orphan', 'no_such_role');
+SELECT pgque_worker.set_consumer('vault', 'ephemeral', max_messages => 1);
+RESET ROLE;
+SELECT max_messages FROM pgque_worker.consumers WHERE consumer = 'ephemeral';
 
 -- An error text can quote a response body or data: only the consumer's
 -- owner sees it; consumer_stats itself is not readable by everyone.

@@ -1687,11 +1687,20 @@ as $$
 declare
     v_queue_id int4 := pgque._tickable_queue_id(queue);
     v_tick     bigint;
+    v_last     txid_snapshot;
 begin
     update pgque.tick_request r set requested = false
      where r.queue_id = v_queue_id and r.requested;
     if found then
-        -- The tick pgq.ticker() makes, without its thresholds.
+        -- The tick pgq.ticker() makes, without its thresholds, and with its
+        -- check: a tick never goes back in transaction ids (a database
+        -- restored into a cluster whose ids are lower: docs/operations.md).
+        select t.tick_snapshot into v_last from pgq.tick t
+         where t.tick_queue = v_queue_id order by t.tick_queue desc, t.tick_id desc limit 1;
+        if txid_snapshot_xmin(v_last) > txid_current() then
+            raise exception 'Invalid PgQ state: old xmin=%, old xmax=%, cur txid=%',
+                txid_snapshot_xmin(v_last), txid_snapshot_xmax(v_last), txid_current();
+        end if;
         insert into pgq.tick (tick_queue, tick_id, tick_event_seq)
         select pq.queue_id, nextval(pq.queue_tick_seq), pgq.seq_getval(pq.queue_event_seq)
           from pgq.queue pq where pq.queue_id = v_queue_id

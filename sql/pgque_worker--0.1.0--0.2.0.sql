@@ -22,6 +22,62 @@
 \echo Use "ALTER EXTENSION pgque_worker UPDATE TO '0.2.0'" to load this file. \quit
 
 drop view pgque_worker.handlers;
+
+-- Owners are role names, not regrole (issue 12): a dump restores where the
+-- role is missing, and the consumer then stops visibly (_stop_reason).
+drop view pgque_worker.consumers;
+drop policy owner_writes on pgque_worker.consumer;
+drop policy owner_writes on pgque_worker.route;
+drop policy owner_only on pgque_worker.route_secret;
+alter table pgque_worker.consumer alter column owner drop default,
+    alter column owner type name using pg_catalog.pg_get_userbyid(owner),
+    alter column owner set default current_user;
+alter table pgque_worker.route alter column owner drop default,
+    alter column owner type name using pg_catalog.pg_get_userbyid(owner),
+    alter column owner set default current_user;
+alter table pgque_worker.route_secret alter column owner drop default,
+    alter column owner type name using pg_catalog.pg_get_userbyid(owner),
+    alter column owner set default current_user;
+-- Whether the current role is a superuser: its writes to the configuration
+-- tables (a pg_restore's among them) skip the checks of the owner's grants.
+create function pgque_worker._superuser_writes()
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce((select a.rolsuper from pg_catalog.pg_roles a where a.rolname = current_user), false)
+$$;
+
+-- Whether the current role is a member of role `owner`, or a superuser.
+-- For a role that does not exist (a restored row of a role missing here):
+-- false, not an error, unless the current role is a superuser.
+create function pgque_worker._is_member(owner name)
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce((select pg_catalog.pg_has_role(a.oid, 'MEMBER')
+                       from pg_catalog.pg_roles a where a.rolname = _is_member.owner),
+                    pgque_worker._superuser_writes())
+$$;
+create policy owner_writes on pgque_worker.consumer for all
+    using (pgque_worker._is_member(owner))
+    with check (pgque_worker._is_member(owner));
+
+-- Clear error unless the current role may change consumer c.
+create or replace function pgque_worker._check_owner(c pgque_worker.consumer)
+returns void
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if not pgque_worker._is_member(c.owner) then
+        raise exception 'consumer "%" on queue "%" belongs to role %', c.consumer, c.queue, c.owner
+            using errcode = 'insufficient_privilege',
+                  hint = 'Only its owner or a superuser may change it.';
+    end if;
+end
+$$;
 revoke all on pgque_worker.consumer_stats from public;
 
 -- Bounded intervals: clamp what 0.1.0 accepted, then constrain.
@@ -55,19 +111,17 @@ returns boolean
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
-    select coalesce((select pg_catalog.pg_has_role(c.owner, 'MEMBER')
+    select coalesce((select pgque_worker._is_member(c.owner)
                        from pgque_worker.consumer c where c.id = _may_change_consumer.id), false)
 $$;
 
-drop policy owner_writes on pgque_worker.route;
-drop policy owner_only on pgque_worker.route_secret;
 create policy consumer_owner_writes on pgque_worker.route for all
     using (pgque_worker._may_change_consumer(consumer_id))
-    with check (pg_catalog.pg_has_role(owner, 'MEMBER')
+    with check (pgque_worker._is_member(owner)
                 and pgque_worker._may_change_consumer(consumer_id));
 create policy owner_only on pgque_worker.route_secret for all
-    using (pg_catalog.pg_has_role(owner, 'MEMBER'))
-    with check (pg_catalog.pg_has_role(owner, 'MEMBER')
+    using (pgque_worker._is_member(owner))
+    with check (pgque_worker._is_member(owner)
                 and pgque_worker._may_change_consumer(consumer_id));
 
 create function pgque_worker._check_consumer()
@@ -90,6 +144,13 @@ begin
         raise exception 'the pgque API is not installed in this database'
             using errcode = 'undefined_function',
                   hint = 'CREATE EXTENSION pgque_pgq CASCADE (or install upstream pgque) first.';
+    end if;
+    -- A superuser's write (a restore's among them) stands as it is, whatever
+    -- roles and grants this server has: a row of a role missing here never
+    -- runs (_stop_reason), and the engine calls run as the owner, so its
+    -- privileges are checked again when the consumer runs.
+    if pgque_worker._superuser_writes() then
+        return new;
     end if;
     if not has_function_privilege(new.owner, v_register, 'EXECUTE') then
         raise exception 'role % may not consume from pgque queues', new.owner
@@ -126,12 +187,12 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
     if new.kind = 'http' then
-        v_error := pgque_worker._http_target_error(new.url, new.owner);
-        if v_error like '%allowed_hosts%' then
-            raise exception 'cannot route to %: %', new.url, v_error
-                using errcode = 'insufficient_privilege',
-                      hint = 'A superuser decides which hosts are allowed: pgque_worker.http_allowed_hosts.';
-        elsif v_error is not null then
+        -- The URL's form only (as for the bootstrap superuser, oid 10): the
+        -- allow-list is checked by handle_http() for its caller and at
+        -- dispatch (_stop_reason), not here, so that a dump restores into a
+        -- server with another pgque_worker.http_allowed_hosts.
+        v_error := pgque_worker._http_target_error(new.url, 10::oid::regrole);
+        if v_error is not null then
             raise exception 'cannot route to %: %', new.url, v_error
                 using errcode = 'invalid_parameter_value';
         end if;
@@ -157,7 +218,10 @@ begin
             raise exception 'handler % must be a function, not a procedure or aggregate', new.handler
                 using errcode = 'invalid_function_definition';
         end if;
-        if not has_function_privilege(new.owner, v_proc, 'EXECUTE') then
+        -- As for consumers (_check_consumer); the handler is called with a
+        -- check of this privilege too.
+        if not pgque_worker._superuser_writes()
+           and not has_function_privilege(new.owner, v_proc, 'EXECUTE') then
             raise exception 'role % may not execute handler %', new.owner, new.handler
                 using errcode = 'insufficient_privilege';
         end if;
@@ -305,6 +369,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     c pgque_worker.consumer;
+    v_error text;
 begin
     if url is null then
         raise exception 'url must not be null' using errcode = 'null_value_not_allowed';
@@ -317,6 +382,12 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
     perform pgque_worker._check_timeout(timeout);
+    v_error := pgque_worker._http_target_error(url, current_user::regrole);
+    if v_error like '%allowed_hosts%' then
+        raise exception 'cannot route to %: %', url, v_error
+            using errcode = 'insufficient_privilege',
+                  hint = 'A superuser decides which hosts are allowed: pgque_worker.http_allowed_hosts.';
+    end if;
     c := pgque_worker._route_consumer(queue, consumer);
     insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, url, timeout)
     values (c.id, event_type, 'http', null, url, timeout)
@@ -353,17 +424,30 @@ as $$
     select case
         when not c.enabled then 'paused'
         when not exists (select from pgque_worker.route r where r.consumer_id = c.id) then 'no handlers'
-        when not exists (select from pg_catalog.pg_roles a where a.oid = c.owner)
-            then 'stopped: its owner role (oid ' || c.owner::oid || ') was dropped'
-        when exists (select from pgque_worker.route r
-                      where r.consumer_id = c.id
-                        and not exists (select from pg_catalog.pg_roles a where a.oid = r.owner))
-            then 'stopped: the owner role of a route was dropped'
-        else (select 'stopped: handler ' || r.handler || ' does not exist'
-                from pgque_worker.route r
-               where r.consumer_id = c.id and r.kind = 'sql'
-                 and pg_catalog.to_regprocedure(r.handler) is null
-               order by r.event_type limit 1)
+        when not exists (select from pg_catalog.pg_roles a where a.rolname = c.owner)
+            then 'stopped: owner role "' || c.owner || '" does not exist'
+        else coalesce(
+            (select 'stopped: owner role "' || r.owner || '" of the route for event type "'
+                    || r.event_type || '" does not exist'
+               from pgque_worker.route r
+              where r.consumer_id = c.id
+                and not exists (select from pg_catalog.pg_roles a where a.rolname = r.owner)
+              order by r.event_type limit 1),
+            (select 'stopped: handler ' || r.handler || ' does not exist'
+               from pgque_worker.route r
+              where r.consumer_id = c.id and r.kind = 'sql'
+                and pg_catalog.to_regprocedure(r.handler) is null
+              order by r.event_type limit 1),
+            -- The allow-list is this server's (a restored route may name a
+            -- host this server does not allow): checked here, not when the
+            -- row is written, so the consumer waits until a superuser allows
+            -- the host or the route changes.
+            (select 'stopped: the route for event type "' || r.event_type || '" may not send: ' || e.error
+               from pgque_worker.route r
+               join pg_catalog.pg_roles a on a.rolname = r.owner
+              cross join lateral (select pgque_worker._http_target_error(r.url, a.oid::regrole)) e(error)
+              where r.consumer_id = c.id and r.kind = 'http' and e.error is not null
+              order by r.event_type limit 1))
     end
 $$;
 
@@ -382,7 +466,6 @@ select c.queue, c.consumer, r.event_type, r.kind,
   from pgque_worker.route r join pgque_worker.consumer c on c.id = r.consumer_id
   cross join lateral pgque_worker._route_credentials(r.consumer_id, r.event_type) k;
 
-drop view pgque_worker.consumers;
 create function pgque_worker._consumer_processes(out consumer_id int, out pid int, out failures int,
                                                  out next_start timestamptz)
 returns setof record
@@ -407,7 +490,7 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
        coalesce(s.unhandled, 0) as unhandled, s.last_batch_at,
        -- An error text can quote a response body or data: its owner's only.
-       case when pg_catalog.pg_has_role(c.owner, 'MEMBER') then s.last_error end as last_error,
+       case when pgque_worker._is_member(c.owner) then s.last_error end as last_error,
        s.last_error_at,
        i.lag, i.pending_events
   from pgque_worker.consumer c

@@ -57,7 +57,10 @@ create table pgque_worker.consumer (
     id            serial primary key,
     queue         text not null,
     consumer      text not null,
-    owner         regrole not null default current_user::regrole,
+    -- Owners are role names, not regrole: a dump restores where the role is
+    -- missing (the consumer then stops, see _stop_reason), and pg_dump output
+    -- stays loadable whatever roles the target has.
+    owner         name not null default current_user,
     max_messages  int not null default 100 check (max_messages between 1 and 100000),
     retry_after   interval not null default '60 seconds'
                   check (retry_after between interval '0' and interval '365 days'),
@@ -81,7 +84,7 @@ create table pgque_worker.route (
     -- SQL: statement_timeout of the handler; HTTP: request timeout (capped by
     -- pgque_worker.http_timeout). statement_timeout is an int of milliseconds.
     timeout     interval check (timeout between interval '1 millisecond' and interval '24 days'),
-    owner       regrole not null default current_user::regrole,
+    owner       name not null default current_user,
     primary key (consumer_id, event_type),
     check (kind <> 'sql' or handler is not null),
     check (kind <> 'http' or url is not null)
@@ -95,7 +98,7 @@ create table pgque_worker.route_secret (
     consumer_id int not null,
     event_type  text not null,
     secret      text,                          -- 'whsec_' + base64, or NULL: unsigned
-    owner       regrole not null default current_user::regrole,
+    owner       name not null default current_user,
     headers     jsonb not null default '{}',   -- extra request headers: name -> value
     primary key (consumer_id, event_type),
     foreign key (consumer_id, event_type) references pgque_worker.route on delete cascade
@@ -121,6 +124,29 @@ select pg_catalog.pg_extension_config_dump('pgque_worker.consumer_id_seq', '');
 select pg_catalog.pg_extension_config_dump('pgque_worker.route', '');
 select pg_catalog.pg_extension_config_dump('pgque_worker.route_secret', '');
 
+-- Whether the current role is a superuser: its writes to the configuration
+-- tables (a pg_restore's among them) skip the checks of the owner's grants.
+create function pgque_worker._superuser_writes()
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce((select a.rolsuper from pg_catalog.pg_roles a where a.rolname = current_user), false)
+$$;
+
+-- Whether the current role is a member of role `owner`, or a superuser.
+-- For a role that does not exist (a restored row of a role missing here):
+-- false, not an error, unless the current role is a superuser.
+create function pgque_worker._is_member(owner name)
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce((select pg_catalog.pg_has_role(a.oid, 'MEMBER')
+                       from pg_catalog.pg_roles a where a.rolname = _is_member.owner),
+                    pgque_worker._superuser_writes())
+$$;
+
 -- Whether the current role may change consumer `id` (and what hangs off it):
 -- a member of its owner, or a superuser. False for a consumer that does not
 -- exist.
@@ -129,7 +155,7 @@ returns boolean
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
-    select coalesce((select pg_catalog.pg_has_role(c.owner, 'MEMBER')
+    select coalesce((select pgque_worker._is_member(c.owner)
                        from pgque_worker.consumer c where c.id = _may_change_consumer.id), false)
 $$;
 
@@ -138,18 +164,18 @@ alter table pgque_worker.route enable row level security;
 alter table pgque_worker.route_secret enable row level security;
 create policy read_all on pgque_worker.consumer for select using (true);
 create policy owner_writes on pgque_worker.consumer for all
-    using (pg_catalog.pg_has_role(owner, 'MEMBER'))
-    with check (pg_catalog.pg_has_role(owner, 'MEMBER'));
+    using (pgque_worker._is_member(owner))
+    with check (pgque_worker._is_member(owner));
 create policy read_all on pgque_worker.route for select using (true);
 -- A route runs as its own owner, which must be the caller (or a role the
 -- caller is a member of), on a consumer the caller may change.
 create policy consumer_owner_writes on pgque_worker.route for all
     using (pgque_worker._may_change_consumer(consumer_id))
-    with check (pg_catalog.pg_has_role(owner, 'MEMBER')
+    with check (pgque_worker._is_member(owner)
                 and pgque_worker._may_change_consumer(consumer_id));
 create policy owner_only on pgque_worker.route_secret for all
-    using (pg_catalog.pg_has_role(owner, 'MEMBER'))
-    with check (pg_catalog.pg_has_role(owner, 'MEMBER')
+    using (pgque_worker._is_member(owner))
+    with check (pgque_worker._is_member(owner)
                 and pgque_worker._may_change_consumer(consumer_id));
 grant select, insert, update, delete on pgque_worker.consumer, pgque_worker.route,
     pgque_worker.route_secret to public;
@@ -182,6 +208,13 @@ begin
         raise exception 'the pgque API is not installed in this database'
             using errcode = 'undefined_function',
                   hint = 'CREATE EXTENSION pgque_pgq CASCADE (or install upstream pgque) first.';
+    end if;
+    -- A superuser's write (a restore's among them) stands as it is, whatever
+    -- roles and grants this server has: a row of a role missing here never
+    -- runs (_stop_reason), and the engine calls run as the owner, so its
+    -- privileges are checked again when the consumer runs.
+    if pgque_worker._superuser_writes() then
+        return new;
     end if;
     if not has_function_privilege(new.owner, v_register, 'EXECUTE') then
         raise exception 'role % may not consume from pgque queues', new.owner
@@ -221,12 +254,12 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
     if new.kind = 'http' then
-        v_error := pgque_worker._http_target_error(new.url, new.owner);
-        if v_error like '%allowed_hosts%' then
-            raise exception 'cannot route to %: %', new.url, v_error
-                using errcode = 'insufficient_privilege',
-                      hint = 'A superuser decides which hosts are allowed: pgque_worker.http_allowed_hosts.';
-        elsif v_error is not null then
+        -- The URL's form only (as for the bootstrap superuser, oid 10): the
+        -- allow-list is checked by handle_http() for its caller and at
+        -- dispatch (_stop_reason), not here, so that a dump restores into a
+        -- server with another pgque_worker.http_allowed_hosts.
+        v_error := pgque_worker._http_target_error(new.url, 10::oid::regrole);
+        if v_error is not null then
             raise exception 'cannot route to %: %', new.url, v_error
                 using errcode = 'invalid_parameter_value';
         end if;
@@ -252,7 +285,10 @@ begin
             raise exception 'handler % must be a function, not a procedure or aggregate', new.handler
                 using errcode = 'invalid_function_definition';
         end if;
-        if not has_function_privilege(new.owner, v_proc, 'EXECUTE') then
+        -- As for consumers (_check_consumer); the handler is called with a
+        -- check of this privilege too.
+        if not pgque_worker._superuser_writes()
+           and not has_function_privilege(new.owner, v_proc, 'EXECUTE') then
             raise exception 'role % may not execute handler %', new.owner, new.handler
                 using errcode = 'insufficient_privilege';
         end if;
@@ -353,7 +389,7 @@ language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    if not pg_has_role(c.owner, 'MEMBER') then
+    if not pgque_worker._is_member(c.owner) then
         raise exception 'consumer "%" on queue "%" belongs to role %', c.consumer, c.queue, c.owner
             using errcode = 'insufficient_privilege',
                   hint = 'Only its owner or a superuser may change it.';
@@ -559,6 +595,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     c pgque_worker.consumer;
+    v_error text;
 begin
     if url is null then
         raise exception 'url must not be null' using errcode = 'null_value_not_allowed';
@@ -571,6 +608,12 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
     perform pgque_worker._check_timeout(timeout);
+    v_error := pgque_worker._http_target_error(url, current_user::regrole);
+    if v_error like '%allowed_hosts%' then
+        raise exception 'cannot route to %: %', url, v_error
+            using errcode = 'insufficient_privilege',
+                  hint = 'A superuser decides which hosts are allowed: pgque_worker.http_allowed_hosts.';
+    end if;
     c := pgque_worker._route_consumer(queue, consumer);
     insert into pgque_worker.route as r (consumer_id, event_type, kind, handler, url, timeout)
     values (c.id, event_type, 'http', null, url, timeout)
@@ -640,17 +683,30 @@ as $$
     select case
         when not c.enabled then 'paused'
         when not exists (select from pgque_worker.route r where r.consumer_id = c.id) then 'no handlers'
-        when not exists (select from pg_catalog.pg_roles a where a.oid = c.owner)
-            then 'stopped: its owner role (oid ' || c.owner::oid || ') was dropped'
-        when exists (select from pgque_worker.route r
-                      where r.consumer_id = c.id
-                        and not exists (select from pg_catalog.pg_roles a where a.oid = r.owner))
-            then 'stopped: the owner role of a route was dropped'
-        else (select 'stopped: handler ' || r.handler || ' does not exist'
-                from pgque_worker.route r
-               where r.consumer_id = c.id and r.kind = 'sql'
-                 and pg_catalog.to_regprocedure(r.handler) is null
-               order by r.event_type limit 1)
+        when not exists (select from pg_catalog.pg_roles a where a.rolname = c.owner)
+            then 'stopped: owner role "' || c.owner || '" does not exist'
+        else coalesce(
+            (select 'stopped: owner role "' || r.owner || '" of the route for event type "'
+                    || r.event_type || '" does not exist'
+               from pgque_worker.route r
+              where r.consumer_id = c.id
+                and not exists (select from pg_catalog.pg_roles a where a.rolname = r.owner)
+              order by r.event_type limit 1),
+            (select 'stopped: handler ' || r.handler || ' does not exist'
+               from pgque_worker.route r
+              where r.consumer_id = c.id and r.kind = 'sql'
+                and pg_catalog.to_regprocedure(r.handler) is null
+              order by r.event_type limit 1),
+            -- The allow-list is this server's (a restored route may name a
+            -- host this server does not allow): checked here, not when the
+            -- row is written, so the consumer waits until a superuser allows
+            -- the host or the route changes.
+            (select 'stopped: the route for event type "' || r.event_type || '" may not send: ' || e.error
+               from pgque_worker.route r
+               join pg_catalog.pg_roles a on a.rolname = r.owner
+              cross join lateral (select pgque_worker._http_target_error(r.url, a.oid::regrole)) e(error)
+              where r.consumer_id = c.id and r.kind = 'http' and e.error is not null
+              order by r.event_type limit 1))
     end
 $$;
 
@@ -684,7 +740,7 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
        coalesce(s.unhandled, 0) as unhandled, s.last_batch_at,
        -- An error text can quote a response body or data: its owner's only.
-       case when pg_catalog.pg_has_role(c.owner, 'MEMBER') then s.last_error end as last_error,
+       case when pgque_worker._is_member(c.owner) then s.last_error end as last_error,
        s.last_error_at,
        i.lag, i.pending_events
   from pgque_worker.consumer c

@@ -183,7 +183,7 @@ run(q{CREATE ROLE shortlived; GRANT pgque_reader TO shortlived; GRANT EXECUTE ON
 ok(wait_sql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgque_worker consumer'}, '3'),
     'its consumer worker runs');
 run(q{DROP OWNED BY shortlived; DROP ROLE shortlived;});
-ok(wait_sql(q{SELECT state LIKE 'stopped: its owner role%was dropped' FROM pgque_worker.consumers WHERE consumer = 'ephemeral'}, 't'),
+ok(wait_sql(q{SELECT state = 'stopped: owner role "shortlived" does not exist' FROM pgque_worker.consumers WHERE consumer = 'ephemeral'}, 't'),
     'the consumers view says why it stopped');
 ok(wait_sql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgque_worker consumer'}, '2'),
     'its consumer worker exited');

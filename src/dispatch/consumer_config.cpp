@@ -13,7 +13,8 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     auto rows = tx.Query(
         "SELECT c.queue, c.consumer, c.max_messages, c.retry_after::pg_catalog.text,"
         "       (extract(epoch FROM c.poll_interval) * 1000)::bigint, c.enabled,"
-        "       extract(epoch FROM c.retry_after)::double precision, c.owner::pg_catalog.oid,"
+        "       extract(epoch FROM c.retry_after)::double precision,"
+        "       (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = c.owner),"
         "       pgque_worker._stop_reason(c), c.created::pg_catalog.text"
         "  FROM pgque_worker.consumer c WHERE c.id = $1::int",
         {key});
@@ -32,7 +33,7 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     c.stop_reason = rows[0][8];
     c.created = rows[0][9].value_or("");
     for (const pg::Row &r : tx.Query(
-             "SELECT r.event_type, r.kind, r.owner::pg_catalog.oid, a.rolsuper,"
+             "SELECT r.event_type, r.kind, a.oid, a.rolsuper,"
              "       coalesce((extract(epoch FROM r.timeout) * 1000)::bigint, 0),"
              "       pg_catalog.to_regprocedure(r.handler)::pg_catalog.oid, r.url, s.secret,"
              "       (SELECT pg_catalog.string_agg(h.key || ': ' || (h.value #>> '{}'), E'\\n')"
@@ -40,7 +41,7 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
              "       s.consumer_id IS NULL AND (k.signed OR k.header_names <> '{}')"
              "  FROM pgque_worker.route r"
              "  LEFT JOIN pgque_worker.route_secret s USING (consumer_id, event_type)"
-             "  LEFT JOIN pg_catalog.pg_roles a ON a.oid = r.owner"
+             "  LEFT JOIN pg_catalog.pg_roles a ON a.rolname = r.owner"
              "  CROSS JOIN LATERAL pgque_worker._route_credentials(r.consumer_id, r.event_type) k"
              " WHERE r.consumer_id = $1::int ORDER BY r.event_type",
              {key})) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pgque_worker/config/settings.hpp"
+#include "pgque_worker/core/error_shape.hpp"
 #include "pgque_worker/core/schedule.hpp"
 #include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/core/tick_policy.hpp"
@@ -260,8 +261,10 @@ void DatabaseWorker::TickPass(bool periodic_due)
             if (error && GivesWayToDdl(*error))
                 continue;
             if (error) {
-                if (known == queue_errors_.end() || known->second != error->what()) {
-                    queue_errors_[q.name] = error->what();
+                // Once per queue and error shape (see core::ErrorShape).
+                std::string shape = core::ErrorShape(error->what());
+                if (known == queue_errors_.end() || known->second != shape) {
+                    queue_errors_[q.name] = shape;
                     RecordError(("ticking queue \"" + q.name + "\"").c_str(), *error);
                 }
             } else if (known != queue_errors_.end()) {
@@ -406,9 +409,12 @@ void DatabaseWorker::RecordError(const char *what, const pg::Error &e)
     core::CopyTruncatedUtf8(text, slot_.last_error, sizeof slot_.last_error);
     slot_.last_error_at = pg::NowUs();
     SpinLockRelease(&slot_.mutex);
-    if (text == last_logged_error_)
+    // Once per shape: an error that names a new number on every attempt
+    // (PgQ's "Invalid PgQ state ... cur txid=N") is still one error.
+    std::string shape = std::string(what) + ": " + core::ErrorShape(e.what());
+    if (shape == last_logged_error_)
         return;
-    last_logged_error_ = text;
+    last_logged_error_ = shape;
     pg::Call([&] {
         ereport(LOG, (errmsg("pgque_worker: %s", text.c_str())));
     });
