@@ -64,7 +64,8 @@ run_tap() {
   work=$(make_workdir tap)
   # t/041_docs_run.pl runs the SQL of README.md and docs/.
   copy_for_pg "$repo/t" "$repo/README.md" "$repo/docs" "$work"
-  log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" \
+  # PGQUE_REPO: t/042 builds 0.1.0 from the checkout's git history.
+  log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" PGQUE_REPO="$repo" \
       prove -v ${TAP_TESTS:-t/*.pl} 2>&1); rc=$?
   echo "$log" | grep -E '^(t/|ok|not ok|# +Failed|Result|Files=)' | sed 's/^/   /'
   ok=$(echo "$log" | grep -cE '^ok [0-9]+')
