@@ -24,6 +24,15 @@ PG_CPPFLAGS = -Iinclude -isystem $(PG_INCLUDEDIR_SERVER)
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers -fexceptions -MMD -MP
 SHLIB_LINK  = -lstdc++ -lcurl -lssl -lcrypto
 
+# make installcheck: the pg_regress suites against a running server (PGHOST,
+# PGPORT, PGUSER as usual), with or without the module preloaded. pg_regress
+# wants sql/ and expected/ under its input directory, and our sql/ holds the
+# extension scripts: REGRESS_DIR links sql-tests/ and expected/ in.
+REGRESS      = $(sort $(basename $(notdir $(wildcard sql-tests/*.sql))))
+REGRESS_DIR ?= build/regress
+REGRESS_OPTS = --inputdir=$(REGRESS_DIR) --outputdir=$(REGRESS_DIR) --dbname=pgque_regress
+REGRESS_PREP = regress-inputs
+
 # No LLVM bitcode for JIT: it needs clang at install time and buys nothing here.
 override with_llvm = no
 
@@ -36,7 +45,12 @@ include $(PGXS)
 -include $(SRCS:.cpp=.d)
 EXTRA_CLEAN = $(SRCS:.cpp=.d) build
 
-.PHONY: deps test unit demo bench
+.PHONY: deps test unit demo bench regress-inputs
+regress-inputs:
+	mkdir -p $(REGRESS_DIR)
+	ln -sfn $(abspath sql-tests) $(REGRESS_DIR)/sql
+	ln -sfn $(abspath expected) $(REGRESS_DIR)/expected
+
 deps:
 	scripts/install-deps.sh
 

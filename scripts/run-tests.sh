@@ -39,26 +39,23 @@ run_unit() {
   count unit "$ok" "$bad"
 }
 
+# make installcheck against a running cluster with the module preloaded, as
+# a packager runs it (the suites keep the workers out of their database).
 run_regress() {
-  local work tests log ok bad
+  local work log ok bad
   work=$(make_workdir regress)
-  copy_for_pg "$repo/sql-tests" "$repo/expected" "$work"
-  as_pg mv "$work/sql-tests" "$work/sql"
-  # The module is loaded as in production, but its worker must not tick the
-  # regression database under the tests' feet: they drive ticks themselves
-  # to check the SQL API line by line. The worker has the TAP tests.
-  printf "shared_preload_libraries = 'pgque_worker'\npgque_worker.databases = 'served_by_no_regression_test'\n" > "$work/extra.conf"
-  tests=$(cd "$repo/sql-tests" && ls *.sql | sed 's/\.sql$//' | sort)
-  log=$(cd "$work" && as_pg "$pg_regress" --temp-instance="$work/instance" \
-      --temp-config="$work/extra.conf" --bindir="$pg_bindir" \
-      --inputdir="$work" --outputdir="$work" --dbname=pgque_regress $tests 2>&1)
+  start_cluster "$work"
+  log=$(make -s -C "$repo" installcheck PG_CONFIG="$PG_CONFIG" REGRESS_DIR="$work/installcheck" \
+      PGHOST="$work" PGUSER=postgres 2>&1)
+  stop_cluster "$work"
   echo "$log" | grep -E '\.\.\. ' | sed 's/^/   /'
   ok=$(echo "$log" | grep -cE '\.\.\. +ok')
   bad=$(echo "$log" | grep -cE '\.\.\. +FAILED|\.\.\. +failed')
   if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then
     echo "$log" | tail -20; bad=1
   fi
-  [ -s "$work/regression.diffs" ] && { echo "   diffs: $work/regression.diffs"; head -60 "$work/regression.diffs"; }
+  [ -s "$work/installcheck/regression.diffs" ] && {
+    echo "   diffs: $work/installcheck/regression.diffs"; head -60 "$work/installcheck/regression.diffs"; }
   count regress "$ok" "$bad"
 }
 
@@ -67,7 +64,8 @@ run_tap() {
   work=$(make_workdir tap)
   # t/041_docs_run.pl runs the SQL of README.md and docs/.
   copy_for_pg "$repo/t" "$repo/README.md" "$repo/docs" "$work"
-  log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" \
+  # PGQUE_REPO: t/042 builds 0.1.0 from the checkout's git history.
+  log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" PGQUE_REPO="$repo" \
       prove -v ${TAP_TESTS:-t/*.pl} 2>&1); rc=$?
   echo "$log" | grep -E '^(t/|ok|not ok|# +Failed|Result|Files=)' | sed 's/^/   /'
   ok=$(echo "$log" | grep -cE '^ok [0-9]+')

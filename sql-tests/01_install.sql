@@ -1,6 +1,12 @@
 -- Both extensions install on a fresh database, and the API has pgque's
 -- signatures (argument names and defaults are part of the API).
 \set VERBOSITY terse
+-- The suites tick the queues themselves: the workers must not serve this
+-- database (make installcheck runs them on a server with the module
+-- preloaded). The database worker says so in pgque_worker.workers.
+DO $$ BEGIN
+    EXECUTE format('ALTER DATABASE %I SET pgque_worker.serve_database = off', current_database());
+END $$;
 CREATE EXTENSION pgque_pgq CASCADE;
 CREATE EXTENSION pgque_worker;
 

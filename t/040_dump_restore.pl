@@ -104,9 +104,15 @@ is($src->safe_psql('shop_copy', q{SELECT string_agg(consumer || ' ' || state, ',
     . 'billing database not served (no database worker; see pgque_worker.workers), '
     . 'crm database not served (no database worker; see pgque_worker.workers)',
     'not in pgque_worker.databases: nothing runs');
-$src->safe_psql('shop_copy', q{UPDATE pgque_worker.consumer SET enabled = false});
+# pgque_worker.serve_database = off keeps the workers out of it too, once
+# the database is served; RESET lets them in.
+$src->safe_psql('postgres', q{ALTER DATABASE shop_copy SET pgque_worker.serve_database = off});
 $src->append_conf('postgresql.conf', "pgque_worker.databases = 'postgres, shop_copy'");
 $src->reload;
+ok(wait_for($src, 'shop_copy', q{SELECT state FROM pgque_worker.workers WHERE database = 'shop_copy'}, 'refused'),
+    'served, but pgque_worker.serve_database = off: refused');
+$src->safe_psql('shop_copy', q{UPDATE pgque_worker.consumer SET enabled = false});
+$src->safe_psql('postgres', q{ALTER DATABASE shop_copy RESET pgque_worker.serve_database});
 ok(wait_for($src, 'shop_copy', q{SELECT state FROM pgque_worker.workers WHERE database = 'shop_copy'}, 'running'),
     'served after the consumers were paused');
 is($src->safe_psql('shop_copy', q{SELECT string_agg(DISTINCT state, ',') FROM pgque_worker.consumers}), 'paused',

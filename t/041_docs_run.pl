@@ -4,7 +4,7 @@
 # are replaced, by a local webhook receiver. A block that is deliberately not
 # runnable is preceded by the line "<!-- not run: why -->" and counted.
 # A file that creates neither extension itself gets both installed
-# first; roles a file creates are dropped after it (they are cluster-wide).
+# first; databases and roles a file creates are dropped after it.
 use strict;
 use warnings;
 use FindBin;
@@ -52,6 +52,7 @@ for my $file (@files) {
     next unless @$blocks;
     my $db = 'doc_' . ++$n;
     my $roles_before = $node->safe_psql('postgres', 'SELECT string_agg(rolname, \',\') FROM pg_roles');
+    my $dbs_before = $node->safe_psql('postgres', 'SELECT string_agg(datname, \',\') FROM pg_database');
     $node->safe_psql('postgres', "CREATE DATABASE $db");
     my $sql = join("\n", @$blocks);
     # Only example.com hosts (and their subdomains) go to the local receiver.
@@ -62,6 +63,10 @@ for my $file (@files) {
         or diag("$err\n--- output:\n$out");
     $total_run += @$blocks;
     $node->safe_psql('postgres', "DROP DATABASE $db WITH (FORCE)");
+    my %dbs = map { $_ => 1 } split /,/, $dbs_before;
+    for my $other (split /,/, $node->safe_psql('postgres', 'SELECT string_agg(datname, \',\') FROM pg_database')) {
+        $node->safe_psql('postgres', qq{DROP DATABASE "$other" WITH (FORCE)}) unless $dbs{$other} || $other eq $db;
+    }
     my %before = map { $_ => 1 } split /,/, $roles_before;
     for my $role (split /,/, $node->safe_psql('postgres', 'SELECT string_agg(rolname, \',\') FROM pg_roles')) {
         $node->safe_psql('postgres', qq{DROP ROLE "$role"}) unless $before{$role};

@@ -26,6 +26,7 @@ char *http_allowed_hosts = nullptr;
 char *databases = nullptr;
 int max_batch_kb = 64 * 1024;
 int poison_crash_limit = 2;
+bool serve_database = true;
 
 // A comma-separated list of database names, or empty for all databases.
 bool CheckDatabaseList(char **newval, void **, GucSource)
@@ -53,6 +54,15 @@ bool CheckRole(char **newval, void **, GucSource)
 
 void DefineSettings()
 {
+    // Read by the database worker from pg_db_role_setting (so that a RESET
+    // takes effect without a reconnect); defined so that ALTER DATABASE may
+    // set it under the reserved prefix.
+    DefineCustomBoolVariable(
+        "pgque_worker.serve_database",
+        "Whether the workers serve this database (set it with ALTER DATABASE).",
+        "off: no ticks, no maintenance, no consumers in this database, e.g. while a restore "
+        "is checked or while pg_regress drives the queues itself.",
+        &serve_database, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "pgque_worker.max_workers",
         "Most database worker processes pgque_worker runs at once.",
