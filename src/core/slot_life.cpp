@@ -183,6 +183,14 @@ bool Vanished(SlotLife &s, std::uint32_t generation, std::int64_t now)
     return true;
 }
 
+bool MarkHealthy(SlotLife &s, std::uint32_t generation)
+{
+    if (s.phase != SlotPhase::Attached || s.generation != generation)
+        return false;
+    s.failures = 0;
+    return true;
+}
+
 bool Release(SlotLife &s)
 {
     if (s.phase != SlotPhase::Waiting)

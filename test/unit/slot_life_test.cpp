@@ -151,6 +151,20 @@ TEST(SlotLife, FailuresBackOffAndACleanExitResetsThem)
     EXPECT_TRUE(StartDue(s, 19 * kSecond));  // restarted at once
 }
 
+TEST(SlotLife, UsefulWorkResetsTheFailures)
+{
+    SlotLife s{};
+    std::uint32_t gen = 0;
+    ASSERT_TRUE(Assign(s, 0));
+    s.failures = 3;
+    EXPECT_FALSE(MarkHealthy(s, s.generation));  // no process yet
+    ASSERT_TRUE(Register(s, 0, &gen));
+    ASSERT_EQ(Attach(s, gen, 9, 0), AttachResult::Attached);
+    EXPECT_FALSE(MarkHealthy(s, gen + 1));
+    ASSERT_TRUE(MarkHealthy(s, gen));
+    EXPECT_EQ(s.failures, 0);
+}
+
 TEST(SlotLife, VanishedIsIgnoredOnceTheSlotMovedOn)
 {
     std::uint32_t gen = 0;

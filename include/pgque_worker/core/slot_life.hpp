@@ -92,6 +92,10 @@ bool Exit(SlotLife &s, std::uint32_t generation, std::int32_t pid, ExitKind kind
 // after a Release stop.
 bool Vanished(SlotLife &s, std::uint32_t generation, std::int64_t now);
 
+// Attached, generation: the process did useful work; a later failure
+// restarts it at once. False (nothing changed) in any other state.
+bool MarkHealthy(SlotLife &s, std::uint32_t generation);
+
 // Waiting -> Free: nothing to run any more (database gone, consumer not
 // wanted, database not served).
 bool Release(SlotLife &s);
