@@ -53,7 +53,13 @@ BackgroundWorkerHandle *StartSlotProcess(SlotKind kind, int index, std::uint32_t
 
     BackgroundWorkerHandle *handle = nullptr;
     bool started = false;
-    pg::Call([&] { started = RegisterDynamicBackgroundWorker(&bgw, &handle); });
+    // The handle outlives the caller's transaction: it is kept until the
+    // process is seen gone.
+    pg::Call([&] {
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        started = RegisterDynamicBackgroundWorker(&bgw, &handle);
+        MemoryContextSwitchTo(old);
+    });
     return started ? handle : nullptr;
 }
 
