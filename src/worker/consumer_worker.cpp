@@ -163,7 +163,18 @@ void ConsumerWorker::StopIfAsked()
     const core::StopCause cause = StopAskedOfThisProcess();
     if (cause == core::StopCause::None)
         return;
+    if (cause == core::StopCause::Release) {
+        // Paused, dropped, left without handlers: its configuration says
+        // which (Reload exits with it). Otherwise its database is going.
+        try {
+            Reload();
+        } catch (const pg::Error &) {
+            // The configuration is gone with the extension or the database.
+        }
+        Exit(core::ExitKind::Done, "stopping: its database is no longer served");
+    }
     std::string why = std::string("stopping: ") + core::StopCauseName(cause);
+    (void) ReloadConfigurationIfAsked();  // the limit's new value (the same SIGHUP)
     if (cause == core::StopCause::Limit)
         why += " (pgque_worker.max_consumer_workers = " + std::to_string(config::MaxConsumerWorkers()) + ")";
     Exit(core::ExitKind::Done, why);

@@ -165,6 +165,7 @@ void DatabaseWorker::StopIfAsked()
     if (cause == core::StopCause::None)
         return;
     consumers_.ReleaseAll();
+    ReloadIfAsked();  // the limit's new value (the same SIGHUP)
     const std::string why = std::string("stopping the worker of database \"") + slot_.database_name +
                             "\": " + core::StopCauseName(cause) +
                             (cause == core::StopCause::Limit
