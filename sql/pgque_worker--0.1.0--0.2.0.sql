@@ -467,21 +467,30 @@ select c.queue, c.consumer, r.event_type, r.kind,
   cross join lateral pgque_worker._route_credentials(r.consumer_id, r.event_type) k;
 
 create function pgque_worker._consumer_processes(out consumer_id int, out pid int, out failures int,
-                                                 out next_start timestamptz)
+                                                 out next_start timestamptz, out state text)
 returns setof record
 language c strict volatile
 as 'MODULE_PATHNAME', 'pgque_worker_consumer_processes';
 
+-- Every worker slot, database and consumer, in its raw life-cycle state
+-- (src/worker/README.md): superuser only, for tests and post-mortems.
+create function pgque_worker._slot_table(out kind text, out slot int, out database oid, out consumer_id int,
+                                         out phase text, out generation bigint, out pid int, out failures int,
+                                         out stop_cause text)
+returns setof record
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_slot_table';
+revoke all on function pgque_worker._slot_table() from public;
+
 create view pgque_worker.consumers as
 select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_interval, c.enabled,
        coalesce(pgque_worker._stop_reason(c),
-                case when p.pid is not null then 'running'
+                case when p.pid is not null then p.state
+                     when w.state like 'not served (max_workers = %' then 'database ' || w.state
                      when w.state is distinct from 'running' then
                          'database not served (' || coalesce('worker ' || w.state, 'no database worker')
                          || '; see pgque_worker.workers)'
-                     when p.failures > 0 then
-                         'backing off after a crash (retry at ' || p.next_start || ')'
-                     when p.consumer_id is not null then 'starting'
+                     when p.state is not null then p.state
                      else 'waiting for a worker slot (max_consumer_workers = '
                           || pg_catalog.current_setting('pgque_worker.max_consumer_workers') || ')'
                 end) as state,

@@ -6,7 +6,7 @@
 #include "pgque_worker/version.hpp"
 #include "pgque_worker/worker/commit_wakeup.hpp"
 #include "pgque_worker/worker/database_guard.hpp"
-#include "pgque_worker/worker/launcher.hpp"
+#include "pgque_worker/worker/worker_process.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
 
 extern "C" {

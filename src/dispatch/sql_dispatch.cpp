@@ -70,6 +70,7 @@ private:
     std::set<std::string> unhandled_types_;
     std::string batch_id_;
     bool replay_ = false;
+    size_t calling_ = 0;  // the row whose handler CallRange is calling
     std::map<std::string, std::string> nacked_;  // this slice's failures: msg_id -> error
 };
 
@@ -97,6 +98,7 @@ void SqlBatch::CallRange(const std::vector<SliceRow> &rows, const std::vector<in
             const Route &r = routes[route[i]];
             pg::PreparedHandler &h = handlers_[route[i]];
             pg::PrepareHandler(h, r.handler, r.owner, batch_context_);
+            calling_ = i;
             pg::CallRestricted(h, r.owner, r.timeout_ms, message, isnull);
         }
         MemoryContextSwitchTo(old);
@@ -145,11 +147,20 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
         out_.replayed = replay_;
     }
 
+    // A handler cancelled (pg_cancel_backend) or out of time in the fast
+    // path: that message fails (retried after retry_after, per the retry
+    // rules) instead of being called again at once below.
+    std::optional<pg::Error> cancelled;
+    size_t cancelled_row = n;
     if (!replay_) {
         std::optional<pg::Error> failure = tx_.Subtransaction([&] { CallRange(rows, route, 0, n); });
         if (!failure) {
             out_.processed += routed;
             return;
+        }
+        if (failure->sqlstate() == ERRCODE_QUERY_CANCELED) {
+            cancelled = failure;
+            cancelled_row = calling_;
         }
     }
     // One subtransaction per message: after a failure in the fast path, and
@@ -171,7 +182,8 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
                 continue;
             }
         }
-        std::optional<pg::Error> error = tx_.Subtransaction([&] { CallRange(rows, route, i, i + 1); });
+        std::optional<pg::Error> error =
+            i == cancelled_row ? cancelled : tx_.Subtransaction([&] { CallRange(rows, route, i, i + 1); });
         if (error)
             Fail(msg_ids[i], error->what());
         else

@@ -1,17 +1,17 @@
 #include "pgque_worker/worker/consumer_supervisor.hpp"
 
-#include <csignal>
-#include <map>
-
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/core/schedule.hpp"
 #include "pgque_worker/dispatch/consumer_config.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
+#include "pgque_worker/worker/slot_table.hpp"
+#include "pgque_worker/worker/worker_process.hpp"
 
 extern "C" {
-#include "postmaster/bgworker.h"
+#include "commands/dbcommands.h"
+#include "utils/builtins.h"
 #include "utils/timestamp.h"
 }
 
@@ -19,122 +19,155 @@ namespace pgque::worker {
 
 namespace {
 
-bool StartConsumerWorker(int index, const char *queue)
+struct ToStart {
+    int index;
+    std::uint32_t generation;
+    int consumer_id;
+};
+
+std::string TimeText(std::int64_t at)
 {
-    BackgroundWorker bgw = {};
-    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    bgw.bgw_restart_time = BGW_NEVER_RESTART;  // the database worker restarts it
-    strlcpy(bgw.bgw_library_name, "pgque_worker", BGW_MAXLEN);
-    strlcpy(bgw.bgw_function_name, "pgque_worker_consumer_main", BGW_MAXLEN);
-    snprintf(bgw.bgw_name, BGW_MAXLEN, "pgque_worker consumer of queue %s", queue);
-    strlcpy(bgw.bgw_type, "pgque_worker consumer", BGW_MAXLEN);
-    bgw.bgw_main_arg = Int32GetDatum(index);
-    bgw.bgw_notify_pid = MyProcPid;
-    bool started = false;
-    pg::Call([&] { started = RegisterDynamicBackgroundWorker(&bgw, nullptr); });
-    return started;
+    const char *text = nullptr;
+    pg::Call([&] { text = timestamptz_to_str(at); });
+    return text;
 }
 
 }  // namespace
 
+// A process we asked for that ended without leaving its slot (the postmaster
+// could not fork it, or it died before attaching) is counted as a failure
+// here, and retried with back-off.
+void ConsumerSupervisor::CheckHandles(std::int64_t now)
+{
+    SharedState *shared = Shared();
+    for (auto it = started_.begin(); it != started_.end();) {
+        pid_t pid;
+        BgwHandleStatus status = BGWH_STOPPED;
+        pg::Call([&] { status = GetBackgroundWorkerPid(it->second.handle, &pid); });
+        if (status == BGWH_STARTED || status == BGWH_NOT_YET_STARTED) {
+            ++it;
+            continue;
+        }
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        (void) VanishedLocked(SlotKind::Consumer, it->first, it->second.generation, now);
+        LWLockRelease(shared->lock);
+        pg::Call([&] { pfree(it->second.handle); });
+        it = started_.erase(it);
+    }
+}
+
+// One log line per change of a consumer's state, naming it.
+void ConsumerSupervisor::NoteState(int consumer_id, const Wanted &who, const std::string &state)
+{
+    std::string &shown = shown_[consumer_id];
+    if (shown == state)
+        return;
+    shown = state;
+    pg::Call([&] {
+        ereport(LOG, (errmsg("pgque_worker: consumer \"%s\" of queue \"%s\" in database \"%s\": %s",
+                             who.consumer.c_str(), who.queue.c_str(), get_database_name(MyDatabaseId),
+                             state.c_str())));
+    });
+}
+
 void ConsumerSupervisor::Reconcile(pg::Transaction &tx, bool config_changed)
 {
-    // consumer id -> queue, for every consumer that should have a worker
-    std::map<int, std::string> desired;
+    std::map<int, Wanted> desired;  // by id: the oldest consumers get slots first
     dispatch::LimitLockWait(tx);
     for (const pg::Row &row : tx.Query(
-             "SELECT c.id, c.queue FROM pgque_worker.consumer c"
+             "SELECT c.id, c.queue, c.consumer FROM pgque_worker.consumer c"
              " WHERE pgque_worker._stop_reason(c) IS NULL"))
-        desired.emplace(std::stoi(row[0].value_or("0")), row[1].value_or(""));
+        desired.emplace(std::stoi(row[0].value_or("0")), Wanted{row[1].value_or(""), row[2].value_or("")});
 
     SharedState *shared = Shared();
-    const TimestampTz now = GetCurrentTimestamp();
-    std::vector<int> to_start;
+    const std::int64_t now = GetCurrentTimestamp();
+    const int limit = config::MaxConsumerWorkers();
+    CheckHandles(now);
+
+    std::vector<ToStart> to_start;
+    std::vector<Latch *> to_wake;
+    std::map<int, std::int64_t> backing_off;  // consumer id -> retry at
+    std::map<int, std::int64_t> refused;  // consumer id -> retry at
+    std::map<int, Wanted> without_slot = desired;
     int in_use = 0;
-    bool over_limit = false;
 
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     for (int i = 0; i < shared->slot_count; i++)
-        if (OidIsValid(shared->consumers[i].database))
+        if (LifeOf(SlotKind::Consumer, i).phase != core::SlotPhase::Free)
             in_use++;
     for (int i = 0; i < shared->slot_count; i++) {
         ConsumerSlot &c = shared->consumers[i];
         if (c.database != MyDatabaseId)
             continue;
-        SpinLockAcquire(&c.mutex);
-        pid_t pid = c.pid;
-        bool due = now >= c.exited_at + core::RestartDelayUs(c.failures);
-        if (config_changed)
-            c.reload = true;
-        Latch *latch = config_changed ? c.latch : nullptr;
-        SpinLockRelease(&c.mutex);
-        auto wanted = desired.find(c.consumer_id);
-        if (wanted == desired.end()) {
-            if (pid != 0) {
-                kill(pid, SIGTERM);  // paused, dropped or without routes
-            } else {
-                c.database = InvalidOid;
+        if (!desired.count(c.consumer_id)) {  // paused, dropped or without routes
+            if (StopSlotLocked(SlotKind::Consumer, i, core::StopCause::Release, now) == core::StopAction::Freed)
                 in_use--;
-            }
             continue;
         }
-        desired.erase(wanted);  // has a slot
-        if (pid == 0 && due && c.exited_at != 0)
-            to_start.push_back(i);
-        else if (latch)
-            SetLatch(latch);  // read the configuration again
-    }
-    for (const auto &[id, queue] : desired) {
-        if (in_use >= config::MaxConsumerWorkers()) {
-            over_limit = true;
-            break;
-        }
-        for (int i = 0; i < shared->slot_count; i++) {
-            ConsumerSlot &c = shared->consumers[i];
-            if (OidIsValid(c.database))
-                continue;
-            c.database = MyDatabaseId;
-            c.consumer_id = id;
-            strlcpy(c.queue, queue.c_str(), sizeof c.queue);
+        without_slot.erase(c.consumer_id);
+        core::SlotLife life = LifeOf(SlotKind::Consumer, i);
+        if (core::StartDue(life, now))
+            to_start.push_back({i, 0, c.consumer_id});
+        else if (life.phase == core::SlotPhase::Waiting && life.failures > 0)
+            (life.start_refused ? refused : backing_off)[c.consumer_id] = core::StartDueAt(life);
+        if (config_changed) {
             SpinLockAcquire(&c.mutex);
-            c.pid = 0;
-            c.latch = nullptr;
-            c.failures = 0;
-            c.exited_at = 0;
+            c.reload = true;
+            if (c.latch)
+                to_wake.push_back(c.latch);
             SpinLockRelease(&c.mutex);
-            to_start.push_back(i);
-            in_use++;
-            break;
         }
     }
+    int grant = core::SlotsToGrant(static_cast<int>(without_slot.size()), in_use, limit);
+    for (auto it = without_slot.begin(); it != without_slot.end() && grant > 0;) {
+        int index = -1;
+        for (int i = 0; i < shared->slot_count && index < 0; i++)
+            if (AssignConsumerSlotLocked(i, MyDatabaseId, it->first, it->second.queue.c_str(),
+                                         it->second.consumer.c_str(), now))
+                index = i;
+        if (index < 0)
+            break;
+        to_start.push_back({index, 0, it->first});
+        grant--;
+        it = without_slot.erase(it);
+    }
+    for (ToStart &s : to_start)
+        if (!RegisterSlot(SlotKind::Consumer, s.index, now, &s.generation))
+            s.generation = 0;
     LWLockRelease(shared->lock);
 
-    for (int i : to_start) {
-        ConsumerSlot &c = shared->consumers[i];
-        // Counted as running until the process attaches or exits: the exit
-        // callback records the time, which spaces out restarts.
-        SpinLockAcquire(&c.mutex);
-        c.exited_at = 0;
-        SpinLockRelease(&c.mutex);
-        if (StartConsumerWorker(i, c.queue))
+    for (Latch *latch : to_wake)
+        SetLatch(latch);  // read the configuration again
+    for (const auto &[id, who] : without_slot)
+        NoteState(id, who, "waiting for a worker slot (max_consumer_workers = " + std::to_string(limit) + ")");
+    for (const auto &[id, at] : backing_off)
+        NoteState(id, desired[id], std::string("backing off after a crash (retry at ") +
+                                       TimeText(at) + ")");
+    for (const auto &[id, at] : refused)
+        NoteState(id, desired[id], "cannot start: max_worker_processes exhausted (retry at " +
+                                       TimeText(at) + ")");
+    for (const ToStart &s : to_start) {
+        if (s.generation == 0)
             continue;
-        SpinLockAcquire(&c.mutex);
-        c.exited_at = now;  // try again after the back-off
-        c.failures++;
-        SpinLockRelease(&c.mutex);
-        pg::Call([] {
-                ereport(WARNING, (errmsg("pgque_worker: could not start a consumer worker"),
-                                  errhint("Raise max_worker_processes.")));
-            });
+        const Wanted &who = desired[s.consumer_id];
+        const std::string name = "pgque_worker consumer " + who.consumer + " of queue " + who.queue;
+        BackgroundWorkerHandle *handle = StartSlotProcess(SlotKind::Consumer, s.index, s.generation, name.c_str());
+        if (handle) {
+            auto old = started_.find(s.index);
+            if (old != started_.end())
+                pg::Call([&] { pfree(old->second.handle); });
+            started_[s.index] = {handle, s.generation};
+            NoteState(s.consumer_id, who, "starting");
+            continue;
+        }
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        (void) StartRefusedLocked(SlotKind::Consumer, s.index, s.generation, now);
+        LWLockRelease(shared->lock);
+        NoteState(s.consumer_id, who, "cannot start: max_worker_processes exhausted");
     }
-    if (over_limit && !warned_limit_)
-        pg::Call([] {
-            ereport(LOG, (errmsg("pgque_worker: pgque_worker.max_consumer_workers (%d) reached; "
-                                 "some consumers are not running",
-                                 config::MaxConsumerWorkers())));
-        });
-    warned_limit_ = over_limit;
+    // Forget consumers that are no longer wanted: their next state is news.
+    for (auto it = shown_.begin(); it != shown_.end();)
+        it = desired.count(it->first) ? std::next(it) : shown_.erase(it);
 }
 
 void ConsumerSupervisor::WakeQueues(const std::vector<std::string> &queues)
@@ -143,21 +176,13 @@ void ConsumerSupervisor::WakeQueues(const std::vector<std::string> &queues)
         WakeConsumers(MyDatabaseId, queue.c_str(), false);
 }
 
-void ConsumerSupervisor::StopAll()
+void ConsumerSupervisor::ReleaseAll()
 {
     SharedState *shared = Shared();
-    LWLockAcquire(shared->lock, LW_SHARED);
-    for (int i = 0; i < shared->slot_count; i++) {
-        ConsumerSlot &c = shared->consumers[i];
-        if (c.database != MyDatabaseId)
-            continue;
-        SpinLockAcquire(&c.mutex);
-        pid_t pid = c.pid;
-        SpinLockRelease(&c.mutex);
-        if (pid != 0)
-            kill(pid, SIGTERM);
-    }
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    (void) ReleaseConsumersOfLocked(MyDatabaseId, GetCurrentTimestamp());
     LWLockRelease(shared->lock);
+    shown_.clear();
 }
 
 }  // namespace pgque::worker

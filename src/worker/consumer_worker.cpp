@@ -22,6 +22,8 @@
 #include "pgque_worker/pg/spi.hpp"
 #include "pgque_worker/worker/process_loop.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
+#include "pgque_worker/worker/slot_table.hpp"
+#include "pgque_worker/worker/worker_process.hpp"
 
 extern "C" {
 #include "common/file_perm.h"
@@ -40,11 +42,9 @@ namespace pgque::worker {
 
 namespace {
 
-int attached = -1;
 constexpr std::int64_t kFailureLogIntervalUs = 60 * 1000000LL;
 constexpr std::size_t kTrimAfterBytes = 8 * 1024 * 1024;
 constexpr std::size_t kMaxLoggedTypes = 100;
-bool clean_exit = false;  // the consumer was paused, dropped or lost its routes
 
 void CleanUpCurl(int, Datum) { http::HttpClient::GlobalCleanup(); }
 
@@ -73,30 +73,6 @@ void QuitForAnotherCrash(SIGNAL_ARGS)
     _exit(2);
 }
 
-void ReleaseConsumerSlot(int, Datum)
-{
-    SharedState *shared = Shared();
-    if (!shared || attached < 0)
-        return;
-    ConsumerSlot &slot = shared->consumers[attached];
-    SpinLockAcquire(&slot.mutex);
-    slot.pid = 0;
-    slot.latch = nullptr;
-    slot.exited_at = GetCurrentTimestamp();
-    slot.failures = clean_exit ? 0 : slot.failures + 1;
-    SpinLockRelease(&slot.mutex);
-    // Its database worker decides whether to start it again.
-    int db = FindSlot(slot.database);
-    if (db >= 0) {
-        SpinLockAcquire(&shared->slots[db].mutex);
-        shared->slots[db].config_changed = true;
-        Latch *latch = shared->slots[db].latch;
-        SpinLockRelease(&shared->slots[db].mutex);
-        if (latch)
-            SetLatch(latch);
-    }
-}
-
 // The consumer's poison journal, under the data directory (it must survive
 // crash recovery, which wipes shared memory).
 std::string JournalPath(Oid database, int consumer_id)
@@ -111,8 +87,9 @@ std::string JournalPath(Oid database, int consumer_id)
 
 class ConsumerWorker {
 public:
-    explicit ConsumerWorker(ConsumerSlot &slot)
-        : slot_(slot), journal_(JournalPath(slot.database, slot.consumer_id))
+    ConsumerWorker(ConsumerSlot &slot, std::string database_name)
+        : slot_(slot), database_name_(std::move(database_name)),
+          journal_(JournalPath(slot.database, slot.consumer_id))
     {
     }
     [[noreturn]] void Run();
@@ -121,11 +98,16 @@ public:
 
 private:
     void Reload();
+    void StopIfAsked();
+    [[noreturn]] void Exit(core::ExitKind kind, const std::string &why);
+    void SetIdle(bool idle);
     bool ProcessBatch();  // true when a batch was processed
     void Log(const std::string &text);
     void LogOutcome(const dispatch::BatchOutcome &out);
 
     ConsumerSlot &slot_;
+    const std::string database_name_;
+    const std::string role_ = config::WorkerRole();
     core::PoisonJournal journal_;
     long failures_unlogged_ = 0;      // handler or HTTP failures since the last line about them
     std::int64_t failures_logged_at_ = 0;
@@ -163,14 +145,54 @@ void ConsumerWorker::Reload()
         config = dispatch::LoadConsumerConfig(tx, slot_.consumer_id);
         tx.Commit();
     }
-    if (!config || config->stop_reason) {
-        clean_exit = true;
-        pg::Call([] { proc_exit(0); });
-    }
+    if (!config)
+        Exit(core::ExitKind::Release, "stopping: the consumer was dropped");
+    if (config->stop_reason)
+        Exit(core::ExitKind::Release, "stopping: " + *config->stop_reason);
     config_ = *config;
     journal_.SetIdentity(core::PoisonJournal::IdentityOf(config_.queue, config_.consumer, config_.created));
     activity_ = "pgque_worker: consumer \"" + config_.consumer + "\" of queue \"" + config_.queue +
                 (config_.IsHttp() ? "\": receiving or acknowledging a batch" : "\": dispatching a batch");
+}
+
+// Stops its owner asked for: the consumer was paused or dropped, the
+// database is going, max_consumer_workers was lowered. The batch in hand was
+// finished (stops are looked at between batches).
+void ConsumerWorker::StopIfAsked()
+{
+    const core::StopCause cause = StopAskedOfThisProcess();
+    if (cause == core::StopCause::None)
+        return;
+    if (cause == core::StopCause::Release) {
+        // Paused, dropped, left without handlers: its configuration says
+        // which (Reload exits with it). Otherwise its database is going.
+        try {
+            Reload();
+        } catch (const pg::Error &) {
+            // The configuration is gone with the extension or the database.
+        }
+        Exit(core::ExitKind::Done, "stopping: its database is no longer served");
+    }
+    std::string why = std::string("stopping: ") + core::StopCauseName(cause);
+    (void) ReloadConfigurationIfAsked();  // the limit's new value (the same SIGHUP)
+    if (cause == core::StopCause::Limit)
+        why += " (pgque_worker.max_consumer_workers = " + std::to_string(config::MaxConsumerWorkers()) + ")";
+    Exit(core::ExitKind::Done, why);
+}
+
+// A clean exit, logged at LOG with the consumer's name.
+void ConsumerWorker::Exit(core::ExitKind kind, const std::string &why)
+{
+    const std::string text = "consumer \"" + std::string(slot_.consumer) + "\" of queue \"" + slot_.queue +
+                             "\" in database \"" + database_name_ + "\": " + why;
+    ExitThisProcess(kind, text.c_str());
+}
+
+void ConsumerWorker::SetIdle(bool idle)
+{
+    SpinLockAcquire(&slot_.mutex);
+    slot_.idle = idle;
+    SpinLockRelease(&slot_.mutex);
 }
 
 bool ConsumerWorker::ProcessBatch()
@@ -193,11 +215,8 @@ bool ConsumerWorker::ProcessBatch()
     // keep the process at its peak (glibc keeps freed heap otherwise).
     if (out.bytes >= kTrimAfterBytes)
         malloc_trim(0);
-    if (out.messages > 0) {
-        SpinLockAcquire(&slot_.mutex);
-        slot_.failures = 0;  // working: a later crash restarts it at once
-        SpinLockRelease(&slot_.mutex);
-    }
+    if (out.messages > 0)
+        MarkThisProcessHealthy();  // working: a later crash restarts it at once
     return out.messages > 0;
 }
 
@@ -237,8 +256,12 @@ void ConsumerWorker::Run()
     Reload();
     for (;;) {
         pg::Call([] { CHECK_FOR_INTERRUPTS(); });
-        if (ReloadConfigurationIfAsked())
+        StopIfAsked();
+        if (ReloadConfigurationIfAsked()) {
+            if (config::WorkerRole() != role_)
+                Exit(core::ExitKind::Restart, "pgque_worker.role changed; restarting");
             http_.reset();  // takes the new pgque_worker.http_max_connections
+        }
         SpinLockAcquire(&slot_.mutex);
         bool reload = slot_.reload;
         slot_.reload = false;
@@ -262,7 +285,9 @@ void ConsumerWorker::Run()
             last_logged_error_ = text;
             wait_ms = std::min<long>(wait_ms, 1000);  // retry soon, without spinning
         }
+        SetIdle(true);
         WaitForWork(wait_ms);
+        SetIdle(false);
     }
 }
 
@@ -274,34 +299,22 @@ void pgque_worker_consumer_main(Datum slot_index)
 {
     using namespace pgque;
     pg::Entry([&] {
-        worker::ConsumerSlot &slot = worker::Shared()->consumers[DatumGetInt32(slot_index)];
-        std::string role = config::WorkerRole();
-        char database_name[NAMEDATALEN];
-        Oid database = slot.database;
-        worker::SetUpSignals();
-        pg::Call([&] {
-            worker::attached = DatumGetInt32(slot_index);
-            before_shmem_exit(worker::ReleaseConsumerSlot, 0);
-            on_proc_exit(worker::CleanUpCurl, 0);
-        });
+        const int index = DatumGetInt32(slot_index);
+        worker::StartOwnSlot(worker::SlotKind::Consumer, index);
+        pg::Call([] { on_proc_exit(worker::CleanUpCurl, 0); });
         http::HttpClient::GlobalInit();
+        // Its identity does not change while it is attached.
+        worker::ConsumerSlot &slot = worker::Shared()->consumers[index];
         SpinLockAcquire(&slot.mutex);
-        slot.pid = MyProcPid;
-        slot.latch = MyLatch;
         slot.reload = false;
+        slot.idle = false;
         SpinLockRelease(&slot.mutex);
-        int db = worker::FindSlot(database);
-        strlcpy(database_name, db >= 0 ? worker::Shared()->slots[db].database_name : "",
-                sizeof database_name);
-        pg::Call([&] {
-            if (role.empty())
-                BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
-            else
-                BackgroundWorkerInitializeConnection(database_name, role.c_str(), 0);
-            pgstat_report_appname("pgque_worker consumer");
-        });
-        pg::PinWorkerSession();
-        worker::ConsumerWorker consumer(slot);
+        char database_name[NAMEDATALEN] = "";
+        int db = worker::FindSlot(slot.database);
+        if (db >= 0)
+            strlcpy(database_name, worker::Shared()->slots[db].database_name, sizeof database_name);
+        worker::ConnectWorker(slot.database, database_name, config::WorkerRole().c_str(), "pgque_worker consumer");
+        worker::ConsumerWorker consumer(slot, database_name);
         consumer.InstallExitHandlers();
         consumer.Run();
     });

@@ -3,6 +3,7 @@
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
+#include "pgque_worker/worker/slot_table.hpp"
 
 #include <csignal>
 
@@ -27,53 +28,67 @@ namespace {
 
 ProcessUtility_hook_type prev_process_utility = nullptr;
 constexpr long kStopWaitMs = 10000;
+constexpr long kStopGraceMs = 5000;
 
-// Waits (bounded) until *pid reads 0 under mutex.
-void WaitForExit(slock_t *mutex, pid_t *pid)
+// Whether any slot of `database` (its worker's or a consumer's) still has a
+// process.
+bool AnyProcessOf(Oid database)
 {
-    for (long waited = 0; waited < kStopWaitMs; waited += 10) {
-        SpinLockAcquire(mutex);
-        pid_t current = *pid;
-        SpinLockRelease(mutex);
-        if (current == 0)
-            return;
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
-                         PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        CHECK_FOR_INTERRUPTS();
+    SharedState *shared = Shared();
+    bool any = false;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    for (int i = 0; i < shared->slot_count && !any; i++) {
+        any = (shared->slots[i].database == database && LifeOf(SlotKind::Database, i).pid != 0) ||
+              (shared->consumers[i].database == database && LifeOf(SlotKind::Consumer, i).pid != 0);
     }
+    LWLockRelease(shared->lock);
+    return any;
 }
 
-// Stops the database worker of database, then its consumer workers (which
-// it would otherwise restart), and waits for them to exit.
+// Sends SIGTERM to every process of `database` that did not obey its stop.
+void TerminateProcessesOf(Oid database)
+{
+    SharedState *shared = Shared();
+    LWLockAcquire(shared->lock, LW_SHARED);
+    for (int i = 0; i < shared->slot_count; i++) {
+        for (SlotKind kind : {SlotKind::Database, SlotKind::Consumer}) {
+            Oid of = kind == SlotKind::Database ? shared->slots[i].database : shared->consumers[i].database;
+            pid_t pid = of == database ? LifeOf(kind, i).pid : 0;
+            if (pid != 0)
+                kill(pid, SIGTERM);
+        }
+    }
+    LWLockRelease(shared->lock);
+}
+
+// Stops the database worker of `database` (held: restarted after
+// kStopHoldMs if the database is still there) and frees its consumers'
+// slots, then waits for their processes to exit. Each exits at its next
+// check, at LOG; one stuck in a long call gets SIGTERM after kStopGraceMs.
 void StopWorkersOf(Oid database)
 {
     SharedState *shared = Shared();
     int index = FindSlot(database);
     if (!shared || index < 0)
         return;
-    DatabaseSlot &slot = shared->slots[index];
-    SpinLockAcquire(&slot.mutex);
-    slot.stop_requested_at = GetCurrentTimestamp();
-    pid_t pid = slot.pid;
-    if (pid != 0)
-        slot.state = SlotState::Stopping;
-    SpinLockRelease(&slot.mutex);
-    if (pid != 0) {
-        kill(pid, SIGTERM);
-        WaitForExit(&slot.mutex, &slot.pid);
+    const TimestampTz now = GetCurrentTimestamp();
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    if (shared->slots[index].database == database) {
+        DatabaseSlot &slot = shared->slots[index];
+        SpinLockAcquire(&slot.mutex);
+        slot.stop_requested_at = now;
+        SpinLockRelease(&slot.mutex);
+        (void) StopSlotLocked(SlotKind::Database, index, core::StopCause::Hold, now);
     }
-    for (int i = 0; i < shared->slot_count; i++) {
-        ConsumerSlot &c = shared->consumers[i];
-        if (c.database != database)
-            continue;
-        SpinLockAcquire(&c.mutex);
-        pid = c.pid;
-        SpinLockRelease(&c.mutex);
-        if (pid != 0) {
-            kill(pid, SIGTERM);
-            WaitForExit(&c.mutex, &c.pid);
-        }
+    (void) ReleaseConsumersOfLocked(database, now);
+    LWLockRelease(shared->lock);
+
+    for (long waited = 0; waited < kStopWaitMs && AnyProcessOf(database); waited += 10) {
+        if (waited == kStopGraceMs)
+            TerminateProcessesOf(database);
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
     }
 }
 

@@ -20,6 +20,7 @@
 #include "pgque_worker/worker/consumer_supervisor.hpp"
 #include "pgque_worker/worker/process_loop.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
+#include "pgque_worker/worker/slot_table.hpp"
 #include "pgque_worker/worker/worker_process.hpp"
 
 extern "C" {
@@ -118,6 +119,9 @@ private:
 
     void ApplySettings();
     void ReloadIfAsked();
+    void StopIfAsked();
+    bool TakeConfigChanged();
+    void ReportState(SlotState state);
     bool TakeWakes(std::vector<core::CommittedWrite> &commits, bool &lost);
     void TickPass(bool periodic_due);
     void ReconcileConsumers(bool config_changed);
@@ -161,12 +165,47 @@ void DatabaseWorker::ReloadIfAsked()
         return;
     ApplySettings();
     if (config::WorkerRole() != role_) {
-        pg::Call([&] {
-            ereport(LOG, (errmsg("pgque_worker: pgque_worker.role changed; restarting the "
-                                 "worker of database \"%s\"", slot_.database_name)));
-        });
-        ExitWorker(slot_, SlotState::Exited, /*failure=*/false);
+        const std::string why = std::string("pgque_worker.role changed; restarting the worker of database \"") +
+                                slot_.database_name + "\"";
+        ExitThisProcess(core::ExitKind::Restart, why.c_str());
     }
+}
+
+// A stop asked by the launcher (max_workers lowered, database no longer
+// served) or by DROP DATABASE: this database's consumers go too, then the
+// process exits cleanly (LOG, no FATAL).
+void DatabaseWorker::StopIfAsked()
+{
+    const core::StopCause cause = StopAskedOfThisProcess();
+    if (cause == core::StopCause::None)
+        return;
+    consumers_.ReleaseAll();
+    ReloadIfAsked();  // the limit's new value (the same SIGHUP)
+    const std::string why = std::string("stopping the worker of database \"") + slot_.database_name +
+                            "\": " + core::StopCauseName(cause) +
+                            (cause == core::StopCause::Limit
+                                 ? " (pgque_worker.max_workers = " + std::to_string(config::MaxWorkers()) + ")"
+                                 : std::string());
+    ExitThisProcess(core::ExitKind::Done, why.c_str());
+}
+
+// The flag is taken only by the pass that applies it, and put back when
+// that pass fails (ReconcileConsumers' caller).
+bool DatabaseWorker::TakeConfigChanged()
+{
+    SpinLockAcquire(&slot_.mutex);
+    bool changed = slot_.config_changed;
+    slot_.config_changed = false;
+    SpinLockRelease(&slot_.mutex);
+    return changed;
+}
+
+// The only writer of the state this process reports in its slot.
+void DatabaseWorker::ReportState(SlotState state)
+{
+    SpinLockAcquire(&slot_.mutex);
+    slot_.state = state;
+    SpinLockRelease(&slot_.mutex);
 }
 
 // Commits announced since the last call (lost: the ring overflowed), and
@@ -305,7 +344,7 @@ void DatabaseWorker::NoteSchemaVersion(const std::string &installed)
     schema_current_ = installed == kVersion;
     if (schema_current_)
         return;
-    consumers_.StopAll();
+    consumers_.ReleaseAll();
     std::string text = "extension pgque_worker is version " + installed + " in this database; module " +
                        kVersion + " runs no consumers until ALTER EXTENSION pgque_worker UPDATE";
     RecordError("consumers stopped", pg::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, text));
@@ -347,23 +386,21 @@ void DatabaseWorker::MaintPass()
 void DatabaseWorker::SetReadiness(Readiness readiness)
 {
     if (readiness == Readiness::NoExtension) {
-        pg::Call([&] {
-            // Probing a database that does not use pgque_worker is routine.
-            ereport(DEBUG1, (errmsg("pgque_worker: extension pgque_worker is not installed in "
-                                    "database \"%s\"; its worker exits",
-                                 slot_.database_name)));
-        });
-        consumers_.StopAll();
-        ExitWorker(slot_, SlotState::NoExtension, /*failure=*/false);
+        consumers_.ReleaseAll();
+        ReportState(SlotState::NoExtension);
+        // Probing a database that does not use pgque_worker is routine.
+        const std::string why = std::string("extension pgque_worker is not installed in database \"") +
+                                slot_.database_name + "\"; its worker exits";
+        ExitThisProcess(core::ExitKind::Done, why.c_str(), DEBUG1);
     }
     if (readiness == readiness_ && announced_)
         return;
     readiness_ = readiness;
     announced_ = true;
     if (readiness == Readiness::Refused) {
-        consumers_.StopAll();
+        consumers_.ReleaseAll();
+        ReportState(SlotState::Refused);
         SpinLockAcquire(&slot_.mutex);
-        slot_.state = SlotState::Refused;
         core::CopyTruncatedUtf8(refusal_, slot_.last_error, sizeof slot_.last_error);
         slot_.last_error_at = pg::NowUs();
         SpinLockRelease(&slot_.mutex);
@@ -376,9 +413,7 @@ void DatabaseWorker::SetReadiness(Readiness readiness)
         return;
     }
     if (readiness == Readiness::Stopped) {
-        SpinLockAcquire(&slot_.mutex);
-        slot_.state = SlotState::TickingStopped;
-        SpinLockRelease(&slot_.mutex);
+        ReportState(SlotState::TickingStopped);
         pg::Call([&] {
             ereport(LOG, (errmsg("pgque_worker: ticking and maintenance of database \"%s\" stopped by "
                                  "pgque.stop(); checking every pgque_worker.tick_interval for pgque.start()",
@@ -386,11 +421,9 @@ void DatabaseWorker::SetReadiness(Readiness readiness)
         });
         return;
     }
-    SpinLockAcquire(&slot_.mutex);
-    slot_.state = readiness == Readiness::Ready ? SlotState::Running : SlotState::NoApi;
+    ReportState(readiness == Readiness::Ready ? SlotState::Running : SlotState::NoApi);
     if (readiness == Readiness::Ready)
-        slot_.failures = 0;
-    SpinLockRelease(&slot_.mutex);
+        MarkThisProcessHealthy();
     // One log line per change of state, not one per pass.
     if (readiness == Readiness::Ready)
         pg::Call([&] {
@@ -447,14 +480,14 @@ void DatabaseWorker::Run()
 {
     for (;;) {
         pg::Call([] { CHECK_FOR_INTERRUPTS(); });
+        StopIfAsked();
         ReloadIfAsked();
 
         std::int64_t now = pg::NowUs();
         if (now >= pause_until_us_) {
             SpinLockAcquire(&slot_.mutex);
             bool woken = slot_.wake_count != wakes_seen_ || slot_.consumer_changed;
-            bool config_changed = slot_.config_changed;
-            slot_.config_changed = false;
+            bool config_pending = slot_.config_changed;
             SpinLockRelease(&slot_.mutex);
             try {
                 bool periodic_due = periodic_.Due(now);
@@ -465,9 +498,10 @@ void DatabaseWorker::Run()
                 }
                 // Consumers: on every configuration change, and periodically
                 // to restart any that exited.
-                if (readiness_ == Readiness::Ready && schema_current_ && (config_changed || periodic_due)) {
+                if (readiness_ == Readiness::Ready && schema_current_ && (config_pending || periodic_due)) {
                     // Its own failure (a lock on the configuration tables, say)
                     // must not hold up ticking; the change is applied later.
+                    const bool config_changed = TakeConfigChanged();
                     try {
                         ReconcileConsumers(config_changed);
                     } catch (const pg::Error &e) {
@@ -516,7 +550,17 @@ void pgque_worker_database_main(Datum slot_index)
 {
     using namespace pgque::worker;
     pgque::pg::Entry([&] {
-        DatabaseSlot &slot = AttachWorkerToSlot(DatumGetInt32(slot_index));
+        const int index = DatumGetInt32(slot_index);
+        StartOwnSlot(SlotKind::Database, index);
+        // The launcher does not change a slot's database while its process
+        // is attached.
+        DatabaseSlot &slot = Shared()->slots[index];
+        SpinLockAcquire(&slot.mutex);
+        slot.state = SlotState::Starting;
+        slot.started_at = GetCurrentTimestamp();
+        SpinLockRelease(&slot.mutex);
+        ConnectWorker(slot.database, slot.database_name, pgque::config::WorkerRole().c_str(),
+                      "pgque_worker database worker");
         DatabaseWorker worker(slot);
         worker.Run();
     });

@@ -1,7 +1,11 @@
 // The launcher: a static background worker that keeps one database worker
-// running for every database that has extension pgque_worker. It alone
-// assigns and frees slots. See README.md here for the state machine.
+// running for every database that has extension pgque_worker. It assigns
+// database slots, enforces the limits and collects what others left behind.
+// See README.md here for the state machine.
+#include <algorithm>
+#include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "pgque_worker/config/settings.hpp"
@@ -11,6 +15,8 @@
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/worker/process_loop.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
+#include "pgque_worker/worker/slot_table.hpp"
+#include "pgque_worker/worker/worker_process.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -42,6 +48,12 @@ constexpr std::int64_t kStopHoldUs = 10 * 1000000LL;
 // Databases without the extension are probed again this often, besides
 // right after any CREATE EXTENSION pgque_worker.
 constexpr std::int64_t kReprobeUs = 5 * 60 * 1000000LL;
+// A process asked to stop gets this long to do so at its next check; then
+// SIGTERM (it is stuck in a long call).
+constexpr std::int64_t kStopGraceUs = 5 * 1000000LL;
+// A consumer process registered this long ago that never attached is given
+// up (its database worker, which held its handle, is gone).
+constexpr std::int64_t kNeverAttachedUs = 60 * 1000000LL;
 
 struct DatabaseEntry {
     Oid oid;
@@ -53,12 +65,23 @@ public:
     [[noreturn]] void Run();
 
 private:
-    std::vector<DatabaseEntry> ServedDatabases();
-    void AssignSlots(const std::vector<DatabaseEntry> &databases);
-    void StartWorkers(std::int64_t now);
-    bool StartWorker(int index);
+    struct Handle {
+        BackgroundWorkerHandle *handle = nullptr;
+        std::uint32_t generation = 0;
+    };
 
-    std::vector<BackgroundWorkerHandle *> handles_;
+    void Pass(std::int64_t now);
+    std::vector<DatabaseEntry> ServedDatabases();
+    void AssignSlots(const std::vector<DatabaseEntry> &databases, std::int64_t now);
+    void CheckHandles(std::int64_t now);
+    void EnforceLimits(std::int64_t now);
+    bool StartAllowed(int index, const core::SlotLife &life, std::int64_t now);
+    void NoteUnserved(int index, int limit);
+    void StartDueWorkers(std::int64_t now);
+    void CollectStuck(std::int64_t now);
+
+    // The process started for each database slot, and its generation.
+    std::vector<Handle> handles_;
     // Per slot: a CREATE EXTENSION pgque_worker committed since its last probe
     // started. Kept until a probe starts after it: a probe still running when
     // the request came may have looked before the commit.
@@ -67,7 +90,6 @@ private:
     // A launcher that (re)starts probes every database again, including
     // those that had no extension.
     bool rescan_at_start_ = true;
-    bool warned_max_workers_ = false;
     std::int64_t next_wake_us_ = 0;
 };
 
@@ -110,99 +132,194 @@ std::vector<DatabaseEntry> Launcher::ServedDatabases()
     return result;
 }
 
-// Gives every served database a slot, and frees the slots of databases that
-// are gone or no longer served (once their worker has exited).
-void Launcher::AssignSlots(const std::vector<DatabaseEntry> &databases)
+// Gives every served database a slot, and stops and frees the slots of
+// databases that are gone or no longer served, with their consumers' slots.
+void Launcher::AssignSlots(const std::vector<DatabaseEntry> &databases, std::int64_t now)
 {
     SharedState *shared = Shared();
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     for (int i = 0; i < shared->slot_count; i++) {
-        DatabaseSlot &slot = shared->slots[i];
-        if (!OidIsValid(slot.database))
+        const Oid database = shared->slots[i].database;
+        if (!OidIsValid(database))
             continue;
         bool served = false;
         for (const DatabaseEntry &db : databases)
-            served = served || db.oid == slot.database;
+            served = served || db.oid == database;
         if (served)
             continue;
-        SpinLockAcquire(&slot.mutex);
-        pid_t pid = slot.pid;
-        SpinLockRelease(&slot.mutex);
-        if (pid != 0) {  // stop it; the slot is freed on a later pass
-            if (handles_[i])
-                TerminateBackgroundWorker(handles_[i]);
-            else
-                kill(pid, SIGTERM);
-            continue;
-        }
-        slot.database = InvalidOid;
-        slot.database_name[0] = '\0';
-        SpinLockAcquire(&slot.mutex);
-        slot.state = SlotState::Free;
-        slot.failures = 0;
-        slot.ticks = 0;
-        slot.last_error[0] = '\0';
-        slot.started_at = slot.last_tick_at = slot.last_maint_at = slot.last_error_at = 0;
-        slot.stop_requested_at = 0;
-        SpinLockRelease(&slot.mutex);
+        ReleaseConsumersOfLocked(database, now);
+        (void) StopSlotLocked(SlotKind::Database, i, core::StopCause::Release, now);
     }
     for (const DatabaseEntry &db : databases) {
         bool has_slot = false;
         int free_index = -1;
         for (int i = 0; i < shared->slot_count; i++) {
             has_slot = has_slot || shared->slots[i].database == db.oid;
-            if (free_index < 0 && !OidIsValid(shared->slots[i].database))
+            if (free_index < 0 && !OidIsValid(shared->slots[i].database) &&
+                LifeOf(SlotKind::Database, i).phase == core::SlotPhase::Free)
                 free_index = i;
         }
-        if (has_slot || free_index < 0)
-            continue;
-        DatabaseSlot &slot = shared->slots[free_index];
-        slot.database = db.oid;
-        strlcpy(slot.database_name, NameStr(db.name), NAMEDATALEN);
-        SpinLockAcquire(&slot.mutex);
-        slot.state = SlotState::Exited;  // not running yet: start it
-        slot.failures = 0;
-        slot.exited_at = 0;
-        SpinLockRelease(&slot.mutex);
+        if (!has_slot && free_index >= 0)
+            AssignDatabaseSlotLocked(free_index, db.oid, NameStr(db.name), now);
     }
     LWLockRelease(shared->lock);
 }
 
-bool Launcher::StartWorker(int index)
+// A process we started that ended without leaving its slot (it died before
+// attaching, or the postmaster could not fork it) is seen here.
+void Launcher::CheckHandles(std::int64_t now)
 {
     SharedState *shared = Shared();
-    BackgroundWorker bgw = {};
-    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    bgw.bgw_restart_time = BGW_NEVER_RESTART;  // the launcher restarts it, with back-off
-    strlcpy(bgw.bgw_library_name, "pgque_worker", BGW_MAXLEN);
-    strlcpy(bgw.bgw_function_name, "pgque_worker_database_main", BGW_MAXLEN);
-    snprintf(bgw.bgw_name, BGW_MAXLEN, "pgque_worker for database %s",
-             shared->slots[index].database_name);
-    strlcpy(bgw.bgw_type, "pgque_worker", BGW_MAXLEN);
-    bgw.bgw_main_arg = Int32GetDatum(index);
-    bgw.bgw_notify_pid = MyProcPid;
+    for (int i = 0; i < shared->slot_count; i++) {
+        if (!handles_[i].handle)
+            continue;
+        pid_t pid;
+        BgwHandleStatus status = BGWH_STOPPED;
+        pg::Call([&] { status = GetBackgroundWorkerPid(handles_[i].handle, &pid); });
+        if (status == BGWH_STARTED || status == BGWH_NOT_YET_STARTED)
+            continue;
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        (void) VanishedLocked(SlotKind::Database, i, handles_[i].generation, now);
+        LWLockRelease(shared->lock);
+        pg::Call([&] { pfree(handles_[i].handle); });
+        handles_[i] = {};
+    }
+}
 
-    BackgroundWorkerHandle *handle = nullptr;
-    bool started = false;
-    pg::Call([&] { started = RegisterDynamicBackgroundWorker(&bgw, &handle); });
-    if (!started) {
-        pg::Call([] {
-            ereport(WARNING,
-                    (errmsg("pgque_worker: could not start a database worker"),
-                     errhint("Raise max_worker_processes.")));
-        });
+// Lowered limits stop the newest processes first: database workers over
+// pgque_worker.max_workers, consumer workers over max_consumer_workers (in
+// all databases). Each logs why at LOG, and the views say it.
+void Launcher::EnforceLimits(std::int64_t now)
+{
+    SharedState *shared = Shared();
+    std::vector<core::RunningSlot> databases, consumers;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    for (int i = 0; i < shared->slot_count; i++) {
+        core::SlotLife db = LifeOf(SlotKind::Database, i);
+        if (db.phase == core::SlotPhase::Registered || db.phase == core::SlotPhase::Attached)
+            databases.push_back({i, db.registered_at});
+        core::SlotLife c = LifeOf(SlotKind::Consumer, i);
+        if (c.phase != core::SlotPhase::Free && c.phase != core::SlotPhase::Stopping)
+            consumers.push_back({i, c.assigned_at});
+    }
+    for (int i : core::ExcessNewestFirst(databases, config::MaxWorkers())) {
+        ReleaseConsumersOfLocked(shared->slots[i].database, now);
+        (void) StopSlotLocked(SlotKind::Database, i, core::StopCause::Limit, now);
+    }
+    for (int i : core::ExcessNewestFirst(consumers, config::MaxConsumerWorkers()))
+        (void) StopSlotLocked(SlotKind::Consumer, i, core::StopCause::Limit, now);
+    LWLockRelease(shared->lock);
+}
+
+// Whether a waiting database slot may be started now.
+bool Launcher::StartAllowed(int index, const core::SlotLife &life, std::int64_t now)
+{
+    DatabaseSlot &slot = Shared()->slots[index];
+    SpinLockAcquire(&slot.mutex);
+    std::int64_t hold = slot.stop_requested_at;
+    if (hold && now - hold >= kStopHoldUs)
+        slot.stop_requested_at = hold = 0;
+    const bool no_extension = slot.state == SlotState::NoExtension;
+    SpinLockRelease(&slot.mutex);
+    if (hold)
+        return false;  // a DROP DATABASE is waiting for it to stay away
+    if (no_extension)
+        return reprobe_[index] || now - life.exited_at >= kReprobeUs;
+    if (!core::StartDue(life, now)) {
+        next_wake_us_ = std::min(next_wake_us_, core::StartDueAt(life));
         return false;
     }
-    handles_[index] = handle;
-    DatabaseSlot &slot = shared->slots[index];
-    SpinLockAcquire(&slot.mutex);
-    slot.state = SlotState::Starting;
-    SpinLockRelease(&slot.mutex);
     return true;
 }
 
-void Launcher::StartWorkers(std::int64_t now)
+// Records (and logs once) that a database waits for max_workers, or that it
+// no longer does.
+void Launcher::NoteUnserved(int index, int limit)
+{
+    DatabaseSlot &slot = Shared()->slots[index];
+    SpinLockAcquire(&slot.mutex);
+    const bool changed = slot.unserved_limit != limit;
+    slot.unserved_limit = limit;
+    SpinLockRelease(&slot.mutex);
+    if (changed && limit > 0)
+        pg::Call([&] {
+            ereport(LOG, (errmsg("pgque_worker: database \"%s\" is not served: pgque_worker.max_workers (%d) "
+                                 "databases are served already",
+                                 slot.database_name, limit),
+                          errhint("Raise pgque_worker.max_workers.")));
+        });
+}
+
+void Launcher::StartDueWorkers(std::int64_t now)
+{
+    SharedState *shared = Shared();
+    next_wake_us_ = now + 1000000;  // look for new databases every second
+    int running = 0;
+    for (int i = 0; i < shared->slot_count; i++)
+        if (core::HoldsProcess(LifeOf(SlotKind::Database, i)))
+            running++;
+
+    for (int i = 0; i < shared->slot_count; i++) {
+        core::SlotLife life = LifeOf(SlotKind::Database, i);
+        if (life.phase != core::SlotPhase::Waiting || !StartAllowed(i, life, now))
+            continue;
+        if (running >= config::MaxWorkers()) {
+            NoteUnserved(i, config::MaxWorkers());
+            continue;
+        }
+        NoteUnserved(i, 0);
+        std::uint32_t generation = 0;
+        char name[BGW_MAXLEN];
+        LWLockAcquire(shared->lock, LW_SHARED);
+        bool registered = RegisterSlot(SlotKind::Database, i, now, &generation);
+        snprintf(name, sizeof name, "pgque_worker for database %s", shared->slots[i].database_name);
+        LWLockRelease(shared->lock);
+        if (!registered)
+            continue;
+        reprobe_[i] = false;
+        running++;
+        BackgroundWorkerHandle *handle = StartSlotProcess(SlotKind::Database, i, generation, name);
+        if (handle) {
+            if (handles_[i].handle)
+                pg::Call([&] { pfree(handles_[i].handle); });
+            handles_[i] = {handle, generation};
+            continue;
+        }
+        running--;
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        (void) StartRefusedLocked(SlotKind::Database, i, generation, now);
+        LWLockRelease(shared->lock);
+        pg::Call([&] {
+            ereport(WARNING, (errmsg("pgque_worker: could not start the worker of database \"%s\": "
+                                     "max_worker_processes exhausted", name + strlen("pgque_worker for database ")),
+                              errhint("Raise max_worker_processes; retried with back-off.")));
+        });
+    }
+}
+
+// Stops that are not obeyed (a process stuck in a long call) are enforced
+// after a grace period; consumer processes that never attached, with no one
+// left holding their handle, are given up after a minute.
+void Launcher::CollectStuck(std::int64_t now)
+{
+    SharedState *shared = Shared();
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    for (int i = 0; i < shared->slot_count; i++) {
+        for (SlotKind kind : {SlotKind::Database, SlotKind::Consumer}) {
+            core::SlotLife life = LifeOf(kind, i);
+            if (life.phase == core::SlotPhase::Stopping && life.pid != 0 &&
+                now - life.stop_requested_at >= kStopGraceUs)
+                kill(life.pid, SIGTERM);
+            if (kind == SlotKind::Consumer && life.pid == 0 && life.registered_at != 0 &&
+                (life.phase == core::SlotPhase::Registered || life.phase == core::SlotPhase::Stopping) &&
+                now - life.registered_at >= kNeverAttachedUs)
+                (void) VanishedLocked(kind, i, life.generation, now);
+        }
+    }
+    LWLockRelease(shared->lock);
+}
+
+void Launcher::Pass(std::int64_t now)
 {
     SharedState *shared = Shared();
     SpinLockAcquire(&shared->mutex);
@@ -213,115 +330,17 @@ void Launcher::StartWorkers(std::int64_t now)
     if (rescan)
         reprobe_.assign(shared->slot_count, true);
 
-    // Which slots have a process: one we started that has not ended, or one
-    // attached to the slot (started by an earlier launcher of this server).
-    int running = 0;
-    std::vector<bool> alive(shared->slot_count, false);
-    for (int i = 0; i < shared->slot_count; i++) {
-        if (handles_[i]) {
-            pid_t pid;
-            BgwHandleStatus status = BGWH_STOPPED;
-            pg::Call([&] { status = GetBackgroundWorkerPid(handles_[i], &pid); });
-            if (status == BGWH_STARTED || status == BGWH_NOT_YET_STARTED) {
-                alive[i] = true;
-            } else {
-                pg::Call([&] { pfree(handles_[i]); });
-                handles_[i] = nullptr;
-            }
-        }
-        SpinLockAcquire(&shared->slots[i].mutex);
-        alive[i] = alive[i] || shared->slots[i].pid != 0;
-        SpinLockRelease(&shared->slots[i].mutex);
-        if (alive[i])
-            running++;
-    }
-
-    // Over the limit (pgque_worker.max_workers was lowered): stop the
-    // workers of the last slots until the count fits.
-    for (int i = shared->slot_count - 1; i >= 0 && running > config::MaxWorkers(); i--) {
-        DatabaseSlot &slot = shared->slots[i];
-        SpinLockAcquire(&slot.mutex);
-        pid_t pid = alive[i] && slot.state != SlotState::Stopping ? slot.pid : 0;
-        if (pid != 0)
-            slot.state = SlotState::Stopping;
-        SpinLockRelease(&slot.mutex);
-        if (pid != 0) {
-            kill(pid, SIGTERM);
-            running--;
-        }
-    }
-
-    next_wake_us_ = now + 1000000;  // look for new databases every second
-    LWLockAcquire(shared->lock, LW_SHARED);
-    for (int i = 0; i < shared->slot_count; i++) {
-        DatabaseSlot &slot = shared->slots[i];
-        if (!OidIsValid(slot.database) || alive[i])
-            continue;
-        SpinLockAcquire(&slot.mutex);
-        SlotState state = slot.state;
-        // A process that died before it could say why is a failure too; one
-        // that was asked to stop is not.
-        if (state == SlotState::Stopping) {
-            state = slot.state = SlotState::Exited;
-        } else if (state == SlotState::Starting || state == SlotState::Running ||
-                   state == SlotState::NoApi || state == SlotState::Refused ||
-                   state == SlotState::TickingStopped) {
-            state = slot.state = SlotState::Exited;
-            slot.failures++;
-            slot.exited_at = now;
-        }
-        std::int64_t exited_at = slot.exited_at;
-        int failures = slot.failures;
-        std::int64_t stop_requested_at = slot.stop_requested_at;
-        if (stop_requested_at && now - stop_requested_at >= kStopHoldUs)
-            slot.stop_requested_at = stop_requested_at = 0;
-        SpinLockRelease(&slot.mutex);
-
-        if (stop_requested_at)
-            continue;  // a DROP DATABASE is waiting for it to stay away
-        std::int64_t start_at = exited_at;
-        if (state == SlotState::NoExtension) {
-            if (!reprobe_[i] && now - exited_at < kReprobeUs)
-                continue;
-        } else {
-            start_at = exited_at + core::RestartDelayUs(failures);
-            if (now < start_at) {
-                next_wake_us_ = std::min(next_wake_us_, start_at);
-                continue;
-            }
-        }
-        if (running >= config::MaxWorkers()) {
-            // Say so where a DBA looks: the workers view (and, through it,
-            // the consumers view) of the database left out.
-            SpinLockAcquire(&slot.mutex);
-            snprintf(slot.last_error, sizeof slot.last_error,
-                     "not served: pgque_worker.max_workers (%d) databases are served already",
-                     config::MaxWorkers());
-            slot.last_error_at = now;
-            SpinLockRelease(&slot.mutex);
-            if (!warned_max_workers_)
-                pg::Call([] {
-                    ereport(LOG, (errmsg("pgque_worker: pgque_worker.max_workers (%d) reached; "
-                                         "some databases are not served",
-                                         config::MaxWorkers())));
-                });
-            warned_max_workers_ = true;
-            continue;
-        }
-        if (StartWorker(i)) {
-            running++;
-            reprobe_[i] = false;
-        }
-    }
-    LWLockRelease(shared->lock);
-    if (running < config::MaxWorkers())
-        warned_max_workers_ = false;
+    AssignSlots(ServedDatabases(), now);
+    CheckHandles(now);
+    EnforceLimits(now);
+    StartDueWorkers(now);
+    CollectStuck(now);
 }
 
 void Launcher::Run()
 {
     SharedState *shared = Shared();
-    handles_.assign(shared->slot_count, nullptr);
+    handles_.assign(shared->slot_count, Handle{});
     reprobe_.assign(shared->slot_count, false);
     SetUpSignals();
     pg::Call([&] {
@@ -338,8 +357,7 @@ void Launcher::Run()
         pg::Call([] { CHECK_FOR_INTERRUPTS(); });
         ReloadConfigurationIfAsked();
         std::int64_t now = GetCurrentTimestamp();
-        AssignSlots(ServedDatabases());
-        StartWorkers(now);
+        Pass(now);
 
         long wait_ms = std::max<long>(1, static_cast<long>((next_wake_us_ - now + 999) / 1000));
         WaitForWork(wait_ms);
@@ -347,21 +365,6 @@ void Launcher::Run()
 }
 
 }  // namespace
-
-void RegisterLauncher()
-{
-    BackgroundWorker bgw = {};
-    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    // Restarted by the postmaster whatever ended it (pg_cron's launcher stays
-    // down after a SIGTERM; ours comes back after 5 seconds).
-    bgw.bgw_restart_time = 5;
-    strlcpy(bgw.bgw_library_name, "pgque_worker", BGW_MAXLEN);
-    strlcpy(bgw.bgw_function_name, "pgque_worker_launcher_main", BGW_MAXLEN);
-    strlcpy(bgw.bgw_name, "pgque_worker launcher", BGW_MAXLEN);
-    strlcpy(bgw.bgw_type, "pgque_worker launcher", BGW_MAXLEN);
-    RegisterBackgroundWorker(&bgw);
-}
 
 }  // namespace pgque::worker
 

@@ -66,13 +66,10 @@ void AttachSharedMemory()
 const char *SlotStateName(SlotState state)
 {
     switch (state) {
-    case SlotState::Free: return "free";
     case SlotState::Starting: return "starting";
     case SlotState::Running: return "running";
     case SlotState::NoApi: return "waiting for pgque API";
     case SlotState::NoExtension: return "no extension";
-    case SlotState::Stopping: return "stopping";
-    case SlotState::Exited: return "exited";
     case SlotState::Refused: return "refused";
     case SlotState::TickingStopped: return "stopped by pgque.stop()";
     }

@@ -1,9 +1,13 @@
 // pgque_worker.worker_status(): the rows of view pgque_worker.workers, read
 // from shared memory.
+#include <string>
+
 #include "pgque_worker/core/schedule.hpp"
+#include "pgque_worker/core/slot_life.hpp"
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
+#include "pgque_worker/worker/slot_table.hpp"
 
 extern "C" {
 #include "funcapi.h"
@@ -12,14 +16,82 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(pgque_worker_status);
 PG_FUNCTION_INFO_V1(pgque_worker_consumer_processes);
+PG_FUNCTION_INFO_V1(pgque_worker_slot_table);
 }
 
 namespace {
+
+using pgque::core::SlotLife;
+using pgque::core::SlotPhase;
 
 Datum TimestampOrNull(TimestampTz t, bool &isnull)
 {
     isnull = t == 0;
     return TimestampTzGetDatum(t);
+}
+
+std::string RetryText(const SlotLife &life)
+{
+    return std::string(" (retry at ") + timestamptz_to_str(pgque::core::StartDueAt(life)) + ")";
+}
+
+// What a slot without a running process is waiting for, or nullptr.
+const char *WaitReason(const SlotLife &life)
+{
+    if (life.phase == SlotPhase::Waiting && life.start_refused)
+        return "cannot start: max_worker_processes exhausted";
+    if (life.phase == SlotPhase::Waiting && life.failures > 0)
+        return "backing off after a crash";
+    return nullptr;
+}
+
+// The state column of view pgque_worker.workers: the slot's life cycle, and
+// while a process runs, what it reports.
+std::string DatabaseState(const pgque::worker::DatabaseSlot &slot)
+{
+    using pgque::worker::SlotState;
+    const SlotLife &life = slot.life;
+    switch (life.phase) {
+    case SlotPhase::Free:
+        return "free";
+    case SlotPhase::Registered:
+        return "starting";
+    case SlotPhase::Attached:
+        return pgque::worker::SlotStateName(slot.state);
+    case SlotPhase::Stopping:
+        return std::string("stopping (") + pgque::core::StopCauseName(life.stop_cause) + ")";
+    case SlotPhase::Waiting:
+        break;
+    }
+    if (slot.unserved_limit > 0)
+        return "not served (max_workers = " + std::to_string(slot.unserved_limit) + ")";
+    if (slot.stop_requested_at != 0)
+        return "stopped for a database command";
+    if (const char *reason = WaitReason(life))
+        return reason + RetryText(life);
+    if (slot.state == SlotState::NoExtension)
+        return pgque::worker::SlotStateName(slot.state);
+    return "starting";
+}
+
+// The state of a consumer that has a slot (pgque_worker._consumer_processes).
+std::string ConsumerState(const pgque::worker::ConsumerSlot &slot)
+{
+    const SlotLife &life = slot.life;
+    switch (life.phase) {
+    case SlotPhase::Attached:
+        return slot.idle ? "idle" : "running";
+    case SlotPhase::Stopping:
+        return std::string("stopping (") + pgque::core::StopCauseName(life.stop_cause) + ")";
+    case SlotPhase::Waiting:
+        if (const char *reason = WaitReason(life))
+            return reason + RetryText(life);
+        return "starting";
+    case SlotPhase::Registered:
+    case SlotPhase::Free:
+        break;
+    }
+    return "starting";
 }
 
 }  // namespace
@@ -46,9 +118,9 @@ extern "C" Datum pgque_worker_status(PG_FUNCTION_ARGS)
             Datum values[10];
             bool nulls[10] = {};
             values[0] = CStringGetTextDatum(copy.database_name);
-            values[1] = Int32GetDatum(copy.pid);
-            nulls[1] = copy.pid == 0;
-            values[2] = CStringGetTextDatum(SlotStateName(copy.state));
+            values[1] = Int32GetDatum(copy.life.pid);
+            nulls[1] = copy.life.pid == 0;
+            values[2] = CStringGetTextDatum(DatabaseState(copy).c_str());
             values[3] = TimestampOrNull(copy.started_at, nulls[3]);
             values[4] = TimestampOrNull(copy.last_tick_at, nulls[4]);
             values[5] = Int64GetDatum(static_cast<int64>(copy.ticks));
@@ -56,7 +128,7 @@ extern "C" Datum pgque_worker_status(PG_FUNCTION_ARGS)
             values[7] = CStringGetTextDatum(copy.last_error);
             nulls[7] = copy.last_error[0] == '\0';
             values[8] = TimestampOrNull(copy.last_error_at, nulls[8]);
-            values[9] = Int32GetDatum(copy.failures);
+            values[9] = Int32GetDatum(copy.life.failures);
             tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
         }
         LWLockRelease(shared->lock);
@@ -81,23 +153,60 @@ extern "C" Datum pgque_worker_consumer_processes(PG_FUNCTION_ARGS)
             ConsumerSlot &slot = shared->consumers[i];
             if (slot.database != MyDatabaseId)
                 continue;
-            int consumer_id = slot.consumer_id;
             SpinLockAcquire(&slot.mutex);
-            pid_t pid = slot.pid;
-            int failures = slot.failures;
-            TimestampTz exited_at = slot.exited_at;
+            ConsumerSlot copy = slot;  // plain data; formatted outside the spinlock
             SpinLockRelease(&slot.mutex);
 
-            Datum values[4];
-            bool nulls[4] = {};
-            values[0] = Int32GetDatum(consumer_id);
-            values[1] = Int32GetDatum(pid);
-            nulls[1] = pid == 0;
-            values[2] = Int32GetDatum(failures);
+            Datum values[5];
+            bool nulls[5] = {};
+            values[0] = Int32GetDatum(copy.consumer_id);
+            values[1] = Int32GetDatum(copy.life.pid);
+            nulls[1] = copy.life.pid == 0;
+            values[2] = Int32GetDatum(copy.life.failures);
             // When a worker that exited is started again (its back-off).
-            values[3] = TimestampOrNull(exited_at == 0 ? 0 : exited_at + pgque::core::RestartDelayUs(failures),
+            values[3] = TimestampOrNull(copy.life.phase == SlotPhase::Waiting && copy.life.failures > 0
+                                            ? pgque::core::StartDueAt(copy.life)
+                                            : 0,
                                         nulls[3]);
+            values[4] = CStringGetTextDatum(ConsumerState(copy).c_str());
             tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        }
+        LWLockRelease(shared->lock);
+        return (Datum) 0;
+    });
+}
+
+// pgque_worker._slot_table(): every slot, database and consumer, in its raw
+// life-cycle state (superuser only; for tests and post-mortems).
+extern "C" Datum pgque_worker_slot_table(PG_FUNCTION_ARGS)
+{
+    using namespace pgque::worker;
+    return pgque::pg::Entry([&]() -> Datum {
+        InitMaterializedSRF(fcinfo, 0);
+        ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+        SharedState *shared = Shared();
+        if (!shared)
+            return (Datum) 0;
+        LWLockAcquire(shared->lock, LW_SHARED);
+        for (int i = 0; i < shared->slot_count; i++) {
+            for (SlotKind kind : {SlotKind::Database, SlotKind::Consumer}) {
+                const bool database = kind == SlotKind::Database;
+                SlotLife life = LifeOf(kind, i);
+                Datum values[9];
+                bool nulls[9] = {};
+                values[0] = CStringGetTextDatum(database ? "database" : "consumer");
+                values[1] = Int32GetDatum(i);
+                values[2] = ObjectIdGetDatum(database ? shared->slots[i].database : shared->consumers[i].database);
+                values[3] = Int32GetDatum(shared->consumers[i].consumer_id);
+                nulls[3] = database || life.phase == SlotPhase::Free;
+                values[4] = CStringGetTextDatum(pgque::core::SlotPhaseName(life.phase));
+                values[5] = Int64GetDatum(life.generation);
+                values[6] = Int32GetDatum(life.pid);
+                nulls[6] = life.pid == 0;
+                values[7] = Int32GetDatum(life.failures);
+                values[8] = CStringGetTextDatum(pgque::core::StopCauseName(life.stop_cause));
+                tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+            }
         }
         LWLockRelease(shared->lock);
         return (Datum) 0;

@@ -1,19 +1,14 @@
 #include "pgque_worker/worker/worker_process.hpp"
 
-#include <string>
-
-#include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/pg/guard.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/pg/session.hpp"
 #include "pgque_worker/worker/process_loop.hpp"
 
 extern "C" {
+#include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
-#include "tcop/tcopprot.h"
 #include "utils/guc.h"
 }
 
@@ -21,78 +16,83 @@ namespace pgque::worker {
 
 namespace {
 
-int attached_slot = -1;
-bool exit_state_left = false;
-
-// However the process ends (error, SIGTERM, extension dropped), the slot
-// tells the launcher: no process any more, and whether it was a failure.
-void ReleaseSlot(int, Datum)
+BackgroundWorker BaseWorker(const char *function_name)
 {
-    SharedState *shared = Shared();
-    if (!shared || attached_slot < 0)
-        return;
-    DatabaseSlot &slot = shared->slots[attached_slot];
-    SpinLockAcquire(&slot.mutex);
-    if (slot.pid == MyProcPid) {
-        slot.pid = 0;
-        slot.latch = nullptr;
-    }
-    if (!exit_state_left) {
-        // Asked to stop (max_workers lowered, DROP DATABASE): not a failure.
-        if (slot.state != SlotState::Stopping)
-            slot.failures++;
-        slot.state = SlotState::Exited;
-    }
-    slot.exited_at = GetCurrentTimestamp();
-    SpinLockRelease(&slot.mutex);
-    WakeLauncher(false);
+    BackgroundWorker bgw = {};
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    strlcpy(bgw.bgw_library_name, "pgque_worker", BGW_MAXLEN);
+    strlcpy(bgw.bgw_function_name, function_name, BGW_MAXLEN);
+    return bgw;
 }
 
 }  // namespace
 
-DatabaseSlot &AttachWorkerToSlot(int slot_index)
+void RegisterLauncher()
 {
-    SharedState *shared = Shared();
-    DatabaseSlot &slot = shared->slots[slot_index];
-    SetUpSignals();
-    pg::Call([&] {
-        attached_slot = slot_index;
-        before_shmem_exit(ReleaseSlot, 0);
-    });
-
-    SpinLockAcquire(&slot.mutex);
-    slot.pid = MyProcPid;
-    slot.latch = MyLatch;
-    slot.started_at = GetCurrentTimestamp();
-    slot.state = SlotState::Starting;
-    SpinLockRelease(&slot.mutex);
-
-    // The launcher does not change a slot's database while its worker runs.
-    Oid database = slot.database;
-    char database_name[NAMEDATALEN];
-    strlcpy(database_name, slot.database_name, sizeof database_name);
-    std::string role = config::WorkerRole();
-    pg::Call([&] {
-        if (role.empty())
-            BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
-        else
-            BackgroundWorkerInitializeConnection(database_name, role.c_str(), 0);
-        SetConfigOption("application_name", "pgque_worker database worker", PGC_USERSET,
-                        PGC_S_SESSION);
-        pgstat_report_appname("pgque_worker database worker");
-    });
-    pg::PinWorkerSession();
-    return slot;
+    BackgroundWorker bgw = BaseWorker("pgque_worker_launcher_main");
+    // Restarted by the postmaster whatever ended it (pg_cron's launcher stays
+    // down after a SIGTERM; ours comes back after 5 seconds).
+    bgw.bgw_restart_time = 5;
+    strlcpy(bgw.bgw_name, "pgque_worker launcher", BGW_MAXLEN);
+    strlcpy(bgw.bgw_type, "pgque_worker launcher", BGW_MAXLEN);
+    RegisterBackgroundWorker(&bgw);
 }
 
-void ExitWorker(DatabaseSlot &slot, SlotState state, bool failure)
+BackgroundWorkerHandle *StartSlotProcess(SlotKind kind, int index, std::uint32_t generation, const char *name)
 {
-    SpinLockAcquire(&slot.mutex);
-    slot.state = state;
-    slot.failures = failure ? slot.failures + 1 : 0;
-    SpinLockRelease(&slot.mutex);
-    exit_state_left = true;
-    proc_exit(0);
+    const bool database = kind == SlotKind::Database;
+    BackgroundWorker bgw = BaseWorker(database ? "pgque_worker_database_main" : "pgque_worker_consumer_main");
+    bgw.bgw_restart_time = BGW_NEVER_RESTART;  // its slot's owner restarts it, with back-off
+    strlcpy(bgw.bgw_name, name, BGW_MAXLEN);
+    strlcpy(bgw.bgw_type, database ? "pgque_worker" : "pgque_worker consumer", BGW_MAXLEN);
+    bgw.bgw_main_arg = Int32GetDatum(index);
+    static_assert(sizeof generation <= BGW_EXTRALEN);
+    memcpy(bgw.bgw_extra, &generation, sizeof generation);
+    bgw.bgw_notify_pid = MyProcPid;
+
+    BackgroundWorkerHandle *handle = nullptr;
+    bool started = false;
+    // The handle outlives the caller's transaction: it is kept until the
+    // process is seen gone.
+    pg::Call([&] {
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        started = RegisterDynamicBackgroundWorker(&bgw, &handle);
+        MemoryContextSwitchTo(old);
+    });
+    return started ? handle : nullptr;
+}
+
+void StartOwnSlot(SlotKind kind, int index)
+{
+    SetUpSignals();
+    switch (AttachThisProcess(kind, index)) {
+    case core::AttachResult::Attached:
+        return;
+    case core::AttachResult::StopAsked:
+        ExitThisProcess(core::ExitKind::Done, "a worker was stopped before it started");
+    case core::AttachResult::NotOurs:
+        break;
+    }
+    // Started for a slot that was freed and given to someone else meanwhile:
+    // it must not run that slot.
+    pg::Call([] {
+        ereport(LOG, (errmsg("pgque_worker: a worker exits at start: its slot was reassigned")));
+        proc_exit(0);
+    });
+}
+
+void ConnectWorker(Oid database, const char *database_name, const char *role, const char *application_name)
+{
+    pg::Call([&] {
+        if (role[0] == '\0')
+            BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+        else
+            BackgroundWorkerInitializeConnection(database_name, role, 0);
+        SetConfigOption("application_name", application_name, PGC_USERSET, PGC_S_SESSION);
+        pgstat_report_appname(application_name);
+    });
+    pg::PinWorkerSession();
 }
 
 }  // namespace pgque::worker

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "pgque_worker/core/slot_life.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 
 extern "C" {
@@ -18,15 +19,14 @@ extern "C" {
 
 namespace pgque::worker {
 
+// What a database worker reports of itself while its slot is Attached (its
+// life cycle is the slot's core::SlotLife), and the reason it left last.
 enum class SlotState : int {
-    Free = 0,
-    Starting,     // the launcher asked the postmaster for a process
-    Running,      // ticking and maintaining
-    NoApi,        // pgque_worker installed, but no pgque API (pgque_pgq or pgque)
-    NoExtension,  // the database has no pgque_worker: not served until CREATE EXTENSION
-    Stopping,     // asked to exit (DROP DATABASE, excluded by pgque_worker.databases)
-    Exited,       // exited with an error or crashed; restarted after a back-off
-    Refused,      // pgque_worker.role lacks what the workers need (last_error says what)
+    Starting = 0,  // attached, connecting, first pass not done
+    Running,       // ticking and maintaining
+    NoApi,         // pgque_worker installed, but no pgque API (pgque_pgq or pgque)
+    NoExtension,   // the database has no pgque_worker: not served until CREATE EXTENSION
+    Refused,       // pgque_worker.role lacks what the workers need (last_error says what)
     TickingStopped,  // pgque.stop() was called in the database: no ticks, no maintenance
 };
 const char *SlotStateName(SlotState state);
@@ -45,19 +45,18 @@ struct DatabaseSlot {
     Oid database;  // InvalidOid: slot is free
     char database_name[NAMEDATALEN];
 
-    // Everything below under mutex.
+    // Everything below under mutex. life: written only by slot_table.cpp.
     slock_t mutex;
-    SlotState state;
-    pid_t pid;
+    core::SlotLife life;
+    SlotState state;  // reported by its process
+    int unserved_limit;  // > 0: not started, max_workers (this value) reached
     Latch *latch;  // the worker's process latch while it runs
     TimestampTz started_at;
     TimestampTz last_tick_at;
     TimestampTz last_maint_at;
     TimestampTz last_error_at;
-    TimestampTz exited_at;
     TimestampTz stop_requested_at;  // 0 unless a DROP DATABASE is waiting for it
     std::uint64_t ticks;
-    int failures;  // consecutive exits with an error
     char last_error[kErrorTextSize];
     // Wake-ups: commits of event writers (a ring, newest at wake_count - 1)
     // and consumer state changes.
@@ -70,19 +69,19 @@ struct DatabaseSlot {
 // A consumer worker: one process per enabled consumer with routes, started
 // by its database's worker.
 struct ConsumerSlot {
-    // Written by the database worker that owns it under SharedState::lock
+    // Assigned and freed (slot_table.cpp) under SharedState::lock
     // (exclusive); read under it (shared).
     Oid database;    // InvalidOid: slot is free
     int consumer_id; // pgque_worker.consumer.id
     char queue[NAMEDATALEN];
+    char consumer[NAMEDATALEN];
 
-    // Below under mutex.
+    // Below under mutex. life: written only by slot_table.cpp.
     slock_t mutex;
-    pid_t pid;
+    core::SlotLife life;
     Latch *latch;
     bool reload;     // configuration changed: read it again before the next batch
-    int failures;
-    TimestampTz exited_at;
+    bool idle;       // waiting for a batch (not inside one)
 };
 
 struct SharedState {

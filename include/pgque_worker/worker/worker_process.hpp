@@ -1,18 +1,32 @@
-// The life cycle of a database worker process and its slot: attaching at
-// start, the state it leaves behind at exit.
+// Starting a worker process, written once for every kind: the launcher's
+// static registration, a slot's dynamic process (its generation in
+// bgw_extra), and a process's start: signals, its slot, its connection.
 #pragma once
 
-#include "pgque_worker/worker/shared_state.hpp"
+#include <cstdint>
+
+#include "pgque_worker/worker/slot_table.hpp"
+
+extern "C" {
+#include "postmaster/bgworker.h"
+}
 
 namespace pgque::worker {
 
-// Sets up signals, connects to the slot's database (as pgque_worker.role)
-// and marks the slot as ours. The slot is released by an exit callback
-// however the process ends.
-DatabaseSlot &AttachWorkerToSlot(int slot_index);
+// Registers the launcher as a static background worker (from _PG_init).
+void RegisterLauncher();
 
-// Leaves `state` in the slot and exits the process. failure: counts towards
-// the launcher's restart back-off.
-[[noreturn]] void ExitWorker(DatabaseSlot &slot, SlotState state, bool failure);
+// Asks the postmaster for the process of slot `index` (notifying this
+// process of its start and end); nullptr when no background worker slot is
+// free (max_worker_processes).
+BackgroundWorkerHandle *StartSlotProcess(SlotKind kind, int index, std::uint32_t generation, const char *name);
+
+// A slot process's start: signals, then its slot. Exits the process (at LOG)
+// when the slot is not, or no longer, its own, or was asked to stop.
+void StartOwnSlot(SlotKind kind, int index);
+
+// Connects to the database as pgque_worker.role (the bootstrap superuser
+// when empty), names the process, and pins the session's search_path.
+void ConnectWorker(Oid database, const char *database_name, const char *role, const char *application_name);
 
 }  // namespace pgque::worker
