@@ -1515,3 +1515,54 @@ begin
     return v_tick;
 end
 $$;
+
+-- One maintenance pass: finishes the rotation step 1 of an earlier pass
+-- started (step 2 must be a later transaction, and an earlier maint() call is
+-- one), rotates the event tables that are due, runs PgQ's per-queue extra
+-- maintenance, and drops paging state of batches that are no longer active.
+-- Returns the number of operations performed.
+create or replace function pgque.maint()
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_total int := 0;
+    op record;
+begin
+    perform pgq.maint_rotate_tables_step2();
+    for op in select func_name, func_arg from pgq.maint_operations() loop
+        if op.func_name = 'pgq.maint_rotate_tables_step1' then
+            perform pgq.maint_rotate_tables_step1(op.func_arg);
+        elsif op.func_name in ('pgq.maint_rotate_tables_step2', 'vacuum') then
+            continue;   -- step 2 is done above; autovacuum handles PgQ's tables
+        elsif op.func_name ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$' then
+            -- queue_extra_maint hooks, and the londiste/pgq_node operations
+            -- PgQ adds whenever a function of that name exists in a schema
+            -- of that name: this function runs as a superuser, so it calls
+            -- one only when the function and its schema belong to a
+            -- superuser (a role with CREATE on the database could otherwise
+            -- create schema londiste and have its code run as one).
+            if not exists (select from pg_catalog.pg_proc p
+                             join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+                             join pg_catalog.pg_roles fo on fo.oid = p.proowner
+                             join pg_catalog.pg_roles so on so.oid = n.nspowner
+                            where p.oid = pg_catalog.to_regprocedure(op.func_name || '(text)')
+                              and fo.rolsuper and so.rolsuper) then
+                raise warning 'pgque.maint: skipping maintenance operation %: it is not a function of a superuser taking text',
+                    op.func_name;
+                continue;
+            end if;
+            execute format('select %s($1)', op.func_name) using op.func_arg;
+        else
+            raise warning 'pgque.maint: skipping maintenance operation with an unexpected name: %', op.func_name;
+            continue;
+        end if;
+        v_total := v_total + 1;
+    end loop;
+    delete from pgque.batch_page p
+     where not exists (select from pgq.subscription s where s.sub_batch = p.batch_id);
+    return v_total;
+end
+$$;
+

@@ -509,3 +509,75 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
 
 grant select on pgque_worker.handlers, pgque_worker.consumers to public;
+
+-- Row-level security keeps each role to the rows of roles it is a member
+-- of, but a role with BYPASSRLS (a backup role, say) skips it, and every
+-- role holds INSERT, UPDATE and DELETE here. The same rule, for every writer
+-- that is not a superuser, whatever its attributes: a row names an owner the
+-- writer is a member of, and changes only rows of such owners. Without it a
+-- BYPASSRLS role could name a superuser as the owner of a route and have
+-- the workers run its handler as that superuser.
+create function pgque_worker._check_writer()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if tg_op <> 'INSERT' and not pgque_worker._is_member(old.owner) then
+        raise exception 'this row of pgque_worker.% belongs to role %', tg_table_name, old.owner
+            using errcode = 'insufficient_privilege',
+                  hint = 'Only its owner or a superuser may change it.';
+    end if;
+    if tg_op = 'DELETE' then
+        return old;
+    end if;
+    if not pgque_worker._is_member(new.owner) then
+        raise exception 'role % may not write a row of pgque_worker.% owned by role %',
+            current_user, tg_table_name, new.owner
+            using errcode = 'insufficient_privilege',
+                  hint = 'The owner must be the current role or a role it is a member of.';
+    end if;
+    -- (nested: PL/pgSQL would look for the field even where the table has none)
+    if tg_table_name <> 'consumer' then
+        if not pgque_worker._may_change_consumer(new.consumer_id) then
+            raise exception 'role % may not change consumer %', current_user, new.consumer_id
+                using errcode = 'insufficient_privilege',
+                      hint = 'Only the consumer''s owner or a superuser may add routes and secrets to it.';
+        end if;
+    end if;
+    return new;
+end
+$$;
+create trigger check_writer before insert or update or delete on pgque_worker.consumer
+    for each row execute function pgque_worker._check_writer();
+create trigger check_writer before insert or update or delete on pgque_worker.route
+    for each row execute function pgque_worker._check_writer();
+create trigger check_writer before insert or update or delete on pgque_worker.route_secret
+    for each row execute function pgque_worker._check_writer();
+
+-- Only an API that superusers installed (security review, H2).
+create or replace function pgque_worker._consumer_lag(queue text, consumer text,
+                                           out lag interval, out pending_events bigint)
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    -- Called as this function's (superuser) owner: only an API that
+    -- superusers installed, as the workers require too (a role that created
+    -- schema pgque where the API is missing could otherwise run its code
+    -- here as a superuser).
+    if to_regprocedure('pgque.get_consumer_info(text,text)') is null
+       or exists (select from pg_catalog.pg_namespace n
+                    join pg_catalog.pg_roles o on o.oid = n.nspowner
+                   where n.nspname = 'pgque' and not o.rolsuper)
+       or exists (select from pg_catalog.pg_proc p
+                    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+                    join pg_catalog.pg_roles o on o.oid = p.proowner
+                   where n.nspname = 'pgque' and not o.rolsuper) then
+        return;
+    end if;
+    select i.lag, i.pending_events into lag, pending_events
+      from pgque.get_consumer_info(queue, consumer) i;
+end
+$$;
+

@@ -78,6 +78,18 @@ std::optional<HttpUrl> ParseHttpUrl(std::string_view url, std::string *error)
         Fail(error, "the URL has no host");
         return std::nullopt;
     }
+    // The host checked against the allow-list must be the host libcurl
+    // connects to: no zone ids ("[::1%25x.allowed.test]" reaches ::1), no
+    // percent-encoding, nothing a URL parser could read another way.
+    const bool ipv6 = authority[0] == '[';
+    if (!std::all_of(host.begin(), host.end(), [ipv6](unsigned char c) {
+            return ipv6 ? std::isxdigit(c) || c == ':' || c == '.'
+                        : std::isalnum(c) || c == '-' || c == '.' || c == '_';
+        })) {
+        Fail(error, ipv6 ? "an IPv6 host may hold only hex digits, ':' and '.' (no zone id)"
+                         : "the URL's host may hold only letters, digits, '-', '_' and '.'");
+        return std::nullopt;
+    }
     if (!port.empty() || authority.find(':') != std::string_view::npos) {
         bool digits = !port.empty() && port.size() <= 5 &&
                       std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); });

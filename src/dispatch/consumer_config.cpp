@@ -40,7 +40,11 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
              "          FROM pg_catalog.jsonb_each(s.headers) h),"
              "       s.consumer_id IS NULL AND (k.signed OR k.header_names <> '{}')"
              "  FROM pgque_worker.route r"
-             "  LEFT JOIN pgque_worker.route_secret s USING (consumer_id, event_type)"
+             // A route's credentials are its own owner's: a secret left by
+             // another role is never sent for this one (it counts as one the
+             // worker cannot read, so the route is not sent unsigned either).
+             "  LEFT JOIN pgque_worker.route_secret s ON s.consumer_id = r.consumer_id"
+             "        AND s.event_type = r.event_type AND s.owner = r.owner"
              "  LEFT JOIN pg_catalog.pg_roles a ON a.rolname = r.owner"
              "  CROSS JOIN LATERAL pgque_worker._route_credentials(r.consumer_id, r.event_type) k"
              " WHERE r.consumer_id = $1::int ORDER BY r.event_type",
@@ -52,7 +56,8 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
                             "cannot read the signing secret or headers of the route for event type \"" +
                                 route.event_type + "\" of consumer \"" + c.consumer +
                                 "\": its messages are not sent",
-                            "", "pgque_worker.role must be a superuser or have BYPASSRLS.");
+                            "", "The route's secret and headers must belong to the route's owner, and "
+                            "pgque_worker.role must be a superuser or have BYPASSRLS to read them.");
         route.kind = r[1].value_or("sql");
         route.owner = static_cast<unsigned int>(std::stoul(r[2].value_or("0")));
         route.owner_is_superuser = r[3] && *r[3] == "t";

@@ -60,6 +60,20 @@ constexpr const char *kReadinessSql =
     "                          AND c OPERATOR(pg_catalog.~*) '^pgque_worker\\.serve_database=(of|off|f|fa|fal|fals|false|n|no|0)$') THEN"
     "            'pgque_worker.serve_database is off for this database'"
     "            || ' (ALTER DATABASE ... RESET pgque_worker.serve_database serves it again)'"
+    // The workers call the pgque API as pgque_worker.role: a pgque schema
+    // or function of a lesser role (a schema created where the API is not
+    // installed yet, say) would run that role's code with the workers'
+    // privileges.
+    "          WHEN EXISTS (SELECT FROM pg_catalog.pg_namespace n"
+    "                         JOIN pg_catalog.pg_roles o ON o.oid = n.nspowner"
+    "                        WHERE n.nspname = 'pgque' AND NOT o.rolsuper)"
+    "            OR EXISTS (SELECT FROM pg_catalog.pg_proc p"
+    "                         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+    "                         JOIN pg_catalog.pg_roles o ON o.oid = p.proowner"
+    "                        WHERE n.nspname = 'pgque' AND NOT o.rolsuper) THEN"
+    "            'schema pgque or a function in it belongs to a role that is not a superuser;'"
+    "            || ' the workers call the pgque API with their own privileges and serve'"
+    "            || ' only an API installed by a superuser'"
     "          WHEN r.rolsuper THEN NULL"
     "          WHEN NOT r.rolbypassrls THEN"
     "            'pgque_worker.role \"' || r.rolname || '\" must be a superuser or have BYPASSRLS'"

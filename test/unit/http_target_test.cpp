@@ -37,3 +37,19 @@ TEST(HttpTarget, AllowListMatchesExactHostsAndSubdomains)
     EXPECT_TRUE(HostAllowed("*", "anything"));
     EXPECT_FALSE(HostAllowed("", "localhost"));
 }
+
+// The host checked against the allow-list must be the one libcurl connects
+// to: a zone id made "[::1%25x.allowed.test]" match "*.allowed.test" while
+// curl connected to ::1 (security review, H4).
+TEST(HttpTarget, RefusesHostsAParserCouldReadAnotherWay)
+{
+    std::string error;
+    for (const char *bad : {"http://[::1%25x.allowed.test]:18765/zone", "http://[fe80::1%eth0]/",
+                            "http://127.0.0.1%2f.allowed.test/", "http://x.allowed.test%00.evil/",
+                            "http://evil.test\\.allowed.test/", "http://x.allowed.test%2e/"}) {
+        EXPECT_FALSE(ParseHttpUrl(bad, &error)) << bad;
+        EXPECT_FALSE(error.empty()) << bad;
+    }
+    EXPECT_TRUE(ParseHttpUrl("http://my_host-1.allowed.test/", &error)) << error;
+    EXPECT_TRUE(ParseHttpUrl("http://[2001:db8::1]:8080/", &error)) << error;
+}
