@@ -65,5 +65,18 @@ ok(wait_sql(q{SELECT payload FROM done WHERE consumer = 'terminate'}, 't1'),
 isnt(run(q{SELECT pid FROM pgque_worker.consumers WHERE consumer = 'ct'}), $pid, 'in a new process');
 is(run(q{SELECT count(*) FROM done WHERE consumer = 'terminate'}), '1', 'handled once');
 
+# A change of pgque_worker.role reaches the consumer workers too: they
+# restart as the new role, at LOG.
+my $offset = -s $node->logfile;
+run(q{CREATE ROLE other_worker LOGIN SUPERUSER;
+      ALTER SYSTEM SET pgque_worker.role = 'other_worker'; SELECT pg_reload_conf();});
+ok(wait_sql(q{SELECT string_agg(a.usename::text, ',') FROM pg_stat_activity a
+               WHERE a.backend_type = 'pgque_worker consumer'}, 'other_worker,other_worker'),
+    'a role change restarts every consumer worker as the new role');
+my $log = slurp_file($node->logfile, $offset);
+like($log, qr/LOG:  pgque_worker: consumer "cc" of queue "qc" in database "postgres": pgque_worker.role changed; restarting/,
+    'each says so at LOG');
+unlike($log, qr/FATAL/, 'with no FATAL');
+
 $node->stop('fast');
 done_testing();
