@@ -37,9 +37,6 @@ void SettleStop(SlotLife &s, std::int64_t now)
     case StopCause::Limit:
         MakeFree(s);
         return;
-    case StopCause::Reconfigure:
-        MakeWaiting(s, 0, 0);
-        return;
     case StopCause::Hold:
     case StopCause::None:
         MakeWaiting(s, s.failures, now);
@@ -68,7 +65,6 @@ const char *StopCauseName(StopCause cause)
     case StopCause::Release: return "no longer wanted";
     case StopCause::Limit: return "over the limit";
     case StopCause::Hold: return "held for a database command";
-    case StopCause::Reconfigure: return "reconfigured";
     }
     return "unknown";
 }

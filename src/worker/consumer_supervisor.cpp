@@ -92,6 +92,12 @@ void ConsumerSupervisor::Reconcile(pg::Transaction &tx, bool config_changed)
     int in_use = 0;
 
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    // Asked to stop (DROP DATABASE, a limit): start nothing more. Checked
+    // under the lock its askers hold exclusively.
+    if (StopAskedOfThisProcess() != core::StopCause::None) {
+        LWLockRelease(shared->lock);
+        return;
+    }
     for (int i = 0; i < shared->slot_count; i++)
         if (LifeOf(SlotKind::Consumer, i).phase != core::SlotPhase::Free)
             in_use++;

@@ -92,6 +92,9 @@ public:
           journal_(JournalPath(slot.database, slot.consumer_id))
     {
     }
+    // An error that ends the process unwinds this object before the exit
+    // callbacks run: they must not reach its journal then.
+    ~ConsumerWorker() { journal = nullptr; }
     [[noreturn]] void Run();
     // Orderly exits clear the journal; SIGQUIT leaves the quit marker.
     void InstallExitHandlers();

@@ -68,12 +68,22 @@ void TerminateProcessesOf(Oid database)
 void StopWorkersOf(Oid database)
 {
     SharedState *shared = Shared();
-    int index = FindSlot(database);
-    if (!shared || index < 0)
+    if (!shared)
         return;
+    char *name = get_database_name(database);
     const TimestampTz now = GetCurrentTimestamp();
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    if (shared->slots[index].database == database) {
+    int index = -1;
+    for (int i = 0; i < shared->slot_count && index < 0; i++)
+        if (shared->slots[i].database == database)
+            index = i;
+    // No slot yet (the launcher may be about to start one from a scan of
+    // pg_database older than this statement): take one, so that the hold
+    // below keeps the launcher away.
+    for (int i = 0; i < shared->slot_count && index < 0 && name; i++)
+        if (AssignDatabaseSlotLocked(i, database, name, now))
+            index = i;
+    if (index >= 0) {
         DatabaseSlot &slot = shared->slots[index];
         SpinLockAcquire(&slot.mutex);
         slot.stop_requested_at = now;

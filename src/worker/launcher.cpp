@@ -270,8 +270,14 @@ void Launcher::StartDueWorkers(std::int64_t now)
         NoteUnserved(i, 0);
         std::uint32_t generation = 0;
         char name[BGW_MAXLEN];
+        // The DROP DATABASE guard sets its hold under the lock held
+        // exclusively: checked here under it, no process is asked for a
+        // database being dropped.
         LWLockAcquire(shared->lock, LW_SHARED);
-        bool registered = RegisterSlot(SlotKind::Database, i, now, &generation);
+        SpinLockAcquire(&shared->slots[i].mutex);
+        const bool held = shared->slots[i].stop_requested_at != 0;
+        SpinLockRelease(&shared->slots[i].mutex);
+        bool registered = !held && RegisterSlot(SlotKind::Database, i, now, &generation);
         snprintf(name, sizeof name, "pgque_worker for database %s", shared->slots[i].database_name);
         LWLockRelease(shared->lock);
         if (!registered)

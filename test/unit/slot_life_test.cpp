@@ -94,8 +94,7 @@ TEST(SlotLife, StopCausesDecideWhatTheSlotBecomes)
 {
     for (auto [cause, phase, failures] : {std::tuple{StopCause::Release, SlotPhase::Free, 0},
                                           std::tuple{StopCause::Limit, SlotPhase::Free, 0},
-                                          std::tuple{StopCause::Hold, SlotPhase::Waiting, 0},
-                                          std::tuple{StopCause::Reconfigure, SlotPhase::Waiting, 0}}) {
+                                          std::tuple{StopCause::Hold, SlotPhase::Waiting, 0}}) {
         std::uint32_t gen = 0;
         SlotLife s = Running(&gen);
         EXPECT_EQ(RequestStop(s, cause, 10), StopAction::SignalProcess);

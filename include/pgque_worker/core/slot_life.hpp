@@ -33,14 +33,13 @@ enum class StopCause : int {
     Release,      // its reason to exist ended (paused, dropped, DROP EXTENSION / DATABASE): freed
     Limit,        // over max_workers / max_consumer_workers: freed (assigned again, to wait, later)
     Hold,         // DROP / RENAME / CREATE DATABASE ... TEMPLATE runs: waits, restarted later
-    Reconfigure,  // pgque_worker.role changed: restarted at once
 };
 const char *StopCauseName(StopCause cause);
 
 // How a process ended.
 enum class ExitKind : int {
     Failure = 0,  // an error or a crash: counts towards the back-off
-    Restart,      // clean; start again at once (role change)
+    Restart,      // clean; start again at once (pgque_worker.role changed)
     Release,      // clean; its reason to exist ended: free the slot
     Done,         // clean; stay assigned without a process (e.g. no extension, asked to stop)
 };
