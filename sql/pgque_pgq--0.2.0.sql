@@ -1268,8 +1268,10 @@ begin
         raise exception 'queue % is paused (queue_ticker_paused = true)', queue;
     end if;
     if q.queue_external_ticker then
-        raise exception 'queue % is configured for external ticker; '
-            'force_tick is meaningless — push ticks via pgque.ticker(queue, tick_id, ts, event_seq)', queue;
+        -- Upstream's text has an em dash; this script must stay ASCII (it
+        -- installs in databases of any encoding), and LATIN1 has no em dash.
+        raise exception 'queue % is configured for external ticker; force_tick is meaningless % push ticks via pgque.ticker(queue, tick_id, ts, event_seq)',
+            queue, case when pg_catalog.getdatabaseencoding() = 'UTF8' then chr(8212) else '-' end;
     end if;
     insert into pgque.tick_request as r (queue_id, requested) values (q.queue_id, true)
     on conflict (queue_id) do update set requested = true where not r.requested;
