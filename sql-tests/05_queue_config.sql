@@ -21,8 +21,9 @@ SELECT payload FROM pgque.receive('cfg', 'c');
 -- Pausing: ticker() passes the queue by, ticker(queue) says why it cannot.
 SELECT pgque.set_queue_config('cfg', 'ticker_paused', 'true');
 SELECT pgque.send('cfg', 'y') > 0;
+-- (Queues of the earlier suites may be due for a tick: count only cfg's.)
 SELECT last_tick_id AS cfg_tick FROM pgque.get_queue_info('cfg') \gset
-SELECT pgque.ticker() >= 0 AS ticked_the_others;   -- how many depends on the earlier tests' timing
+SELECT pgque.ticker() >= 0 AS ticked;
 SELECT last_tick_id = :cfg_tick AS cfg_passed_by FROM pgque.get_queue_info('cfg');
 SELECT pgque.ticker('cfg');
 SELECT pgque.force_next_tick('cfg');
