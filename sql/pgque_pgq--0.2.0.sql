@@ -1216,40 +1216,6 @@ begin
 end
 $$;
 
--- Ticks queue when force_next_tick() asked for it, when the queue has only
--- the tick create_queue() made (upstream's, i.e. PgQ's, first ticker() call
--- ticks: its idle-period rule finds no earlier tick), or when PgQ's
--- thresholds (ticker_max_count, ticker_max_lag, ticker_idle_period) say so;
--- returns the new tick id or NULL. Every tick notifies channel
--- 'pgque_' || queue with the tick id.
-create or replace function pgque.ticker(queue text)
-returns bigint
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_queue_id int4 := pgque._tickable_queue_id(queue);
-    v_tick     bigint;
-begin
-    update pgque.tick_request r set requested = false
-     where r.queue_id = v_queue_id and r.requested;
-    if found or (select count(*) from (select from pgq.tick t where t.tick_queue = v_queue_id
-                                        order by t.tick_queue, t.tick_id limit 2) first_ticks) = 1 then
-        -- The tick pgq.ticker() makes, without its thresholds.
-        insert into pgq.tick (tick_queue, tick_id, tick_event_seq)
-        select pq.queue_id, nextval(pq.queue_tick_seq), pgq.seq_getval(pq.queue_event_seq)
-          from pgq.queue pq where pq.queue_id = v_queue_id
-        returning tick_id into v_tick;
-    else
-        v_tick := pgq.ticker(queue);
-    end if;
-    if v_tick is not null then
-        perform pg_notify('pgque_' || queue, v_tick::text);
-    end if;
-    return v_tick;
-end
-$$;
-
 -- Makes the next ticker(queue) call tick regardless of thresholds; returns
 -- the current last tick id.
 create or replace function pgque.force_next_tick(queue text)
@@ -1613,9 +1579,15 @@ grant delete on pgque.subscription to pgque_admin;
 -- End of the parity section (issue #13).
 -- ===========================================================================
 
+
+
+
+
 -- ---------------------------------------------------------------------------
 -- Queue lifecycle and configuration
 -- ---------------------------------------------------------------------------
+
+
 
 create function pgque.drop_queue(queue text)
 returns integer
@@ -1623,9 +1595,12 @@ language sql security definer
 set search_path = pg_catalog, pg_temp
 as $$ select pgque.drop_queue(queue, false) $$;
 
+
 -- ---------------------------------------------------------------------------
 -- Consumers
 -- ---------------------------------------------------------------------------
+
+
 
 create function pgque.subscribe(queue text, consumer text)
 returns integer
@@ -1642,6 +1617,7 @@ as $$ select pgque.unregister_consumer(queue, consumer) $$;
 -- ---------------------------------------------------------------------------
 -- Producing
 -- ---------------------------------------------------------------------------
+
 
 create function pgque.send(queue_name text, type_name text, payload jsonb)
 returns bigint
@@ -1703,8 +1679,61 @@ set search_path = pg_catalog, pg_temp
 as $$ select pgque.send_batch(queue_name, 'default', payloads::text[]) $$;
 
 -- ---------------------------------------------------------------------------
+-- Consuming
+-- ---------------------------------------------------------------------------
+
+
+
+
+
+-- ---------------------------------------------------------------------------
 -- Ticking and maintenance
 -- ---------------------------------------------------------------------------
+
+
+-- Ticks queue when force_next_tick() asked for it, on the first call after
+-- create_queue(), or when PgQ's thresholds (ticker_max_count,
+-- ticker_max_lag, ticker_idle_period) say so; returns the new tick id or NULL. Every tick notifies channel 'pgque_' || queue with
+-- the tick id.
+create function pgque.ticker(queue text)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_queue_id int4 := pgque._tickable_queue_id(queue);
+    v_tick     bigint;
+    v_last     txid_snapshot;
+begin
+    update pgque.tick_request r set requested = false
+     where r.queue_id = v_queue_id and r.requested;
+    -- Also the first call after create_queue() ticks, as upstream's (PgQ's
+    -- idle-period rule finds no earlier tick there; here the queue's first
+    -- event counts, see create_queue()).
+    if found or (select count(*) from (select from pgq.tick t where t.tick_queue = v_queue_id
+                                        order by t.tick_queue, t.tick_id limit 2) first_ticks) = 1 then
+        -- The tick pgq.ticker() makes, without its thresholds, and with its
+        -- check: a tick never goes back in transaction ids (a database
+        -- restored into a cluster whose ids are lower: docs/operations.md).
+        select t.tick_snapshot into v_last from pgq.tick t
+         where t.tick_queue = v_queue_id order by t.tick_queue desc, t.tick_id desc limit 1;
+        if txid_snapshot_xmin(v_last) > txid_current() then
+            raise exception 'Invalid PgQ state: old xmin=%, old xmax=%, cur txid=%',
+                txid_snapshot_xmin(v_last), txid_snapshot_xmax(v_last), txid_current();
+        end if;
+        insert into pgq.tick (tick_queue, tick_id, tick_event_seq)
+        select pq.queue_id, nextval(pq.queue_tick_seq), pgq.seq_getval(pq.queue_event_seq)
+          from pgq.queue pq where pq.queue_id = v_queue_id
+        returning tick_id into v_tick;
+    else
+        v_tick := pgq.ticker(queue);
+    end if;
+    if v_tick is not null then
+        perform pg_notify('pgque_' || queue, v_tick::text);
+    end if;
+    return v_tick;
+end
+$$;
 
 -- Ticks every queue that is neither paused nor externally ticked; returns the
 -- number of queues ticked.
@@ -1728,6 +1757,7 @@ begin
     return v_count;
 end
 $$;
+
 
 create function pgque.force_tick(queue text)
 returns bigint
@@ -1860,6 +1890,10 @@ as $$ select '0.2.0' $$;
 -- ---------------------------------------------------------------------------
 -- Dead-letter queue
 -- ---------------------------------------------------------------------------
+
+
+
+
 
 -- ---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; the three roles as in upstream pgque.
