@@ -28,9 +28,11 @@ SELECT pgque.force_next_tick('ll') IS NOT NULL;
 SELECT pgque.ticker('ll') IS NOT NULL;
 SELECT batch_id AS b2 FROM pgque.next_batch_info('ll', 'c') \gset
 SELECT ev_type, ev_retry FROM pgque.get_batch_events(:b2);
--- batch_retry: the whole batch to the retry queue, and the batch finished.
+-- batch_retry: the whole batch to the retry queue; the batch stays open
+-- until finish_batch, as in PgQ.
 SELECT pgque.batch_retry(:b2, 0);
 SELECT count(*) AS open_batches FROM pgque.get_consumer_info('ll', 'c') WHERE current_batch IS NOT NULL;
+SELECT pgque.finish_batch(:b2);
 SELECT pgque.maint_retry_events();
 SELECT pgque.force_next_tick('ll') IS NOT NULL;
 SELECT pgque.ticker('ll') IS NOT NULL;

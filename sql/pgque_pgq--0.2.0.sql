@@ -223,6 +223,20 @@ begin
 end
 $$;
 
+-- Whose dead letter an event of consumer_id's batch becomes: a subconsumer's
+-- go to its consumer (subconsumers come and go; dead letters would vanish
+-- with them), everyone else's to themselves.
+create function pgque._dead_letter_owner(queue_id int4, consumer_id int4)
+returns int4
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce((select m.main_id from pgque.coop_member m
+                      where m.queue_id = _dead_letter_owner.queue_id
+                        and m.member_id = _dead_letter_owner.consumer_id),
+                    consumer_id)
+$$;
+
 -- Closes batch_id, whoever holds it: a subconsumer's batch is released (the
 -- consumer's cursor moved on when the batch was handed out), a normal
 -- consumer's batch is finished by PgQ. Returns 0 for an inactive batch.
@@ -456,7 +470,8 @@ language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_sub record;
+    v_sub   record;
+    v_count integer;
 begin
     select s.sub_id, s.sub_queue, s.sub_batch into v_sub
       from pgq.subscription s
@@ -477,7 +492,12 @@ begin
     else
         delete from pgque.batch_page p where p.batch_id = v_sub.sub_batch;
     end case;
-    return pgq.unregister_consumer(queue, consumer);
+    v_count := pgq.unregister_consumer(queue, consumer);
+    -- PgQ keeps the consumer row of a removed subconsumer.
+    delete from pgq.consumer c
+     where c.co_name = consumer
+       and not exists (select from pgq.subscription s where s.sub_consumer = c.co_id);
+    return v_count;
 end
 $$;
 
@@ -635,7 +655,8 @@ declare
     v_sub  record;
     ev     record;
 begin
-    select s.sub_id, s.sub_queue, s.sub_consumer, coalesce(qs.max_retries, 5) as max_retries
+    select s.sub_id, s.sub_queue, pgque._dead_letter_owner(s.sub_queue, s.sub_consumer) as sub_consumer,
+           coalesce(qs.max_retries, 5) as max_retries
       into v_sub
       from pgq.subscription s left join pgque.queue_setting qs on qs.queue_id = s.sub_queue
      where s.sub_batch = nack.batch_id;
@@ -689,7 +710,7 @@ as $$
 declare
     v_sub record;
 begin
-    select s.sub_queue, s.sub_consumer into v_sub
+    select s.sub_queue, pgque._dead_letter_owner(s.sub_queue, s.sub_consumer) as sub_consumer into v_sub
       from pgq.subscription s where s.sub_batch = event_dead.batch_id;
     if not found then
         raise exception 'batch not found: %', batch_id;
@@ -814,20 +835,13 @@ language sql security definer
 set search_path = pg_catalog, pg_temp
 as $$ select pgq.event_retry(x_batch_id, x_event_id, x_retry_seconds) $$;
 
--- Every event of the batch to the retry queue, then the batch finished.
+-- Every event of the batch to the retry queue; the batch stays open until
+-- finish_batch()/ack(), as in PgQ.
 create function pgque.batch_retry(i_batch_id bigint, i_retry_seconds integer)
 returns integer
-language plpgsql security definer
+language sql security definer
 set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_count integer;
-begin
-    v_count := pgq.batch_retry(i_batch_id, i_retry_seconds);
-    perform pgque._finish_batch(i_batch_id);
-    return v_count;
-end
-$$;
+as $$ select pgq.batch_retry(i_batch_id, i_retry_seconds) $$;
 
 -- Sequences of queues only: these functions run as the extension's owner.
 create function pgque._queue_sequence(seq_name text)
@@ -1220,8 +1234,10 @@ begin
         raise exception 'queue % is paused (queue_ticker_paused = true)', queue;
     end if;
     if q.queue_external_ticker then
-        raise exception 'queue % is configured for external ticker; '
-            'force_tick is meaningless — push ticks via pgque.ticker(queue, tick_id, ts, event_seq)', queue;
+        -- Upstream's text has an em dash; this script must stay ASCII (it
+        -- installs in databases of any encoding), and LATIN1 has no em dash.
+        raise exception 'queue % is configured for external ticker; force_tick is meaningless % push ticks via pgque.ticker(queue, tick_id, ts, event_seq)',
+            queue, case when pg_catalog.getdatabaseencoding() = 'UTF8' then chr(8212) else '-' end;
     end if;
     insert into pgque.tick_request as r (queue_id, requested) values (q.queue_id, true)
     on conflict (queue_id) do update set requested = true where not r.requested;
@@ -1675,9 +1691,9 @@ as $$ select pgque.send_batch(queue_name, 'default', payloads::text[]) $$;
 -- ---------------------------------------------------------------------------
 
 
--- Ticks queue when force_next_tick() asked for it, or when PgQ's thresholds
--- (ticker_max_count, ticker_max_lag, ticker_idle_period) say so; returns the
--- new tick id or NULL. Every tick notifies channel 'pgque_' || queue with
+-- Ticks queue when force_next_tick() asked for it, on the first call after
+-- create_queue(), or when PgQ's thresholds (ticker_max_count,
+-- ticker_max_lag, ticker_idle_period) say so; returns the new tick id or NULL. Every tick notifies channel 'pgque_' || queue with
 -- the tick id.
 create function pgque.ticker(queue text)
 returns bigint
@@ -1691,7 +1707,11 @@ declare
 begin
     update pgque.tick_request r set requested = false
      where r.queue_id = v_queue_id and r.requested;
-    if found then
+    -- Also the first call after create_queue() ticks, as upstream's (PgQ's
+    -- idle-period rule finds no earlier tick there; here the queue's first
+    -- event counts, see create_queue()).
+    if found or (select count(*) from (select from pgq.tick t where t.tick_queue = v_queue_id
+                                        order by t.tick_queue, t.tick_id limit 2) first_ticks) = 1 then
         -- The tick pgq.ticker() makes, without its thresholds, and with its
         -- check: a tick never goes back in transaction ids (a database
         -- restored into a cluster whose ids are lower: docs/operations.md).
