@@ -57,7 +57,7 @@ constexpr const char *kReadinessSql =
     "          WHEN EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c"
     "                        WHERE s.setrole = 0 AND s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d"
     "                                                   WHERE d.datname = pg_catalog.current_database())"
-    "                          AND c OPERATOR(pg_catalog.~*) '^pgque_worker\\.serve_database=(of|off|f|fa|fal|fals|false|n|no|0)$') THEN"
+    "                          AND pg_catalog.texticregexeq(c, '^pgque_worker\\.serve_database=(of|off|f|fa|fal|fals|false|n|no|0)$')) THEN"
     "            'pgque_worker.serve_database is off for this database'"
     "            || ' (ALTER DATABASE ... RESET pgque_worker.serve_database serves it again)'"
     // The workers call the pgque API as pgque_worker.role: a pgque schema
