@@ -11,8 +11,11 @@
 --   existing values outside the bounds are clamped to them.
 -- * The consumers view says what the workers really do with each consumer
 --   (its process, a stop reason, waiting for a slot, back-off), and shows
---   last_error to the consumer's owner only; consumer_stats itself is no
---   longer readable by PUBLIC (an error text can quote a response body).
+--   last_error to the consumer's owner only (an error text can quote a
+--   response body).
+-- * Counters move to shared memory (no table write per batch): table
+--   consumer_stats is dropped, and its counts with it (they start again
+--   from zero); see "Counters" in docs/monitoring.md.
 -- * Handlers are stored as text (schema-qualified signatures), which
 --   pg_upgrade can carry over; a dropped handler stops its consumer visibly.
 --
@@ -22,7 +25,6 @@
 \echo Use "ALTER EXTENSION pgque_worker UPDATE TO '0.2.0'" to load this file. \quit
 
 drop view pgque_worker.handlers;
-revoke all on pgque_worker.consumer_stats from public;
 
 -- Bounded intervals: clamp what 0.1.0 accepted, then constrain.
 update pgque_worker.consumer set retry_after = interval '365 days' where retry_after > interval '365 days';
@@ -383,6 +385,21 @@ select c.queue, c.consumer, r.event_type, r.kind,
   cross join lateral pgque_worker._route_credentials(r.consumer_id, r.event_type) k;
 
 drop view pgque_worker.consumers;
+drop table pgque_worker.consumer_stats;
+create function pgque_worker._consumer_counters(
+    out consumer_id int, out batches bigint, out messages bigint, out processed bigint,
+    out failed bigint, out retried bigint, out dead_lettered bigint, out unhandled bigint,
+    out batch_seconds float8, out handler_seconds float8,
+    out http_2xx bigint, out http_3xx bigint, out http_4xx bigint, out http_5xx bigint,
+    out http_transport_errors bigint, out counters_since timestamptz,
+    out last_batch_at timestamptz, out last_error text, out last_error_at timestamptz)
+returns setof record
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_consumer_counters';
+create function pgque_worker.counter_evictions()
+returns bigint
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_counter_evictions';
 create function pgque_worker._consumer_processes(out consumer_id int, out pid int, out failures int,
                                                  out next_start timestamptz)
 returns setof record
@@ -409,9 +426,14 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        -- An error text can quote a response body or data: its owner's only.
        case when pg_catalog.pg_has_role(c.owner, 'MEMBER') then s.last_error end as last_error,
        s.last_error_at,
-       i.lag, i.pending_events
+       i.lag, i.pending_events,
+       coalesce(s.batches, 0) as batches, coalesce(s.messages, 0) as messages,
+       coalesce(s.batch_seconds, 0) as batch_seconds, coalesce(s.handler_seconds, 0) as handler_seconds,
+       coalesce(s.http_2xx, 0) as http_2xx, coalesce(s.http_3xx, 0) as http_3xx,
+       coalesce(s.http_4xx, 0) as http_4xx, coalesce(s.http_5xx, 0) as http_5xx,
+       coalesce(s.http_transport_errors, 0) as http_transport_errors, s.counters_since
   from pgque_worker.consumer c
-  left join pgque_worker.consumer_stats s on s.consumer_id = c.id
+  left join pgque_worker._consumer_counters() s on s.consumer_id = c.id
   left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
   left join pgque_worker.workers w on w.database = pg_catalog.current_database()
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;

@@ -101,21 +101,6 @@ create table pgque_worker.route_secret (
     foreign key (consumer_id, event_type) references pgque_worker.route on delete cascade
 );
 
--- Counters the consumer workers keep, updated in each batch's transaction
--- (so they are exact: a batch that rolls back counts nothing).
-create table pgque_worker.consumer_stats (
-    consumer_id    int primary key references pgque_worker.consumer (id) on delete cascade,
-    processed      bigint not null default 0,
-    failed         bigint not null default 0,
-    retried        bigint not null default 0,
-    dead_lettered  bigint not null default 0,
-    unhandled      bigint not null default 0,
-    batches        bigint not null default 0,
-    last_batch_at  timestamptz,
-    last_error     text,
-    last_error_at  timestamptz
-) with (fillfactor = 50);   -- one in-place (HOT) update per batch
-
 select pg_catalog.pg_extension_config_dump('pgque_worker.consumer', '');
 select pg_catalog.pg_extension_config_dump('pgque_worker.consumer_id_seq', '');
 select pg_catalog.pg_extension_config_dump('pgque_worker.route', '');
@@ -154,9 +139,6 @@ create policy owner_only on pgque_worker.route_secret for all
 grant select, insert, update, delete on pgque_worker.consumer, pgque_worker.route,
     pgque_worker.route_secret to public;
 grant usage on sequence pgque_worker.consumer_id_seq to public;
--- The counters are read through the consumers view (last_error can quote a
--- response body: its owner's only), not directly.
-revoke all on pgque_worker.consumer_stats from public;
 
 -- A consumer row stands for a pgque consumer that the workers will receive
 -- from as the row's owner: creating one (or pointing one at another queue
@@ -663,6 +645,29 @@ returns setof record
 language c strict volatile
 as 'MODULE_PATHNAME', 'pgque_worker_consumer_processes';
 
+-- The consumers' counters in shared memory (this database's), since the
+-- server started or since they were saved at the last clean shutdown; a
+-- crash loses them. last_error is NULL unless the caller is a member of the
+-- consumer's owner (an error text can quote a response body or data).
+create function pgque_worker._consumer_counters(
+    out consumer_id int, out batches bigint, out messages bigint, out processed bigint,
+    out failed bigint, out retried bigint, out dead_lettered bigint, out unhandled bigint,
+    out batch_seconds float8, out handler_seconds float8,
+    out http_2xx bigint, out http_3xx bigint, out http_4xx bigint, out http_5xx bigint,
+    out http_transport_errors bigint, out counters_since timestamptz,
+    out last_batch_at timestamptz, out last_error text, out last_error_at timestamptz)
+returns setof record
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_consumer_counters';
+
+-- Consumers whose counters were evicted from the full shared hash since the
+-- server started (pgque_worker.max_tracked_consumers is too small when this
+-- grows).
+create function pgque_worker.counter_evictions()
+returns bigint
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_counter_evictions';
+
 -- What the workers are really doing with each consumer: why it does not run
 -- (_stop_reason), or whether it has a process, waits for one, or cannot get
 -- one because its database is not served.
@@ -686,9 +691,14 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        -- An error text can quote a response body or data: its owner's only.
        case when pg_catalog.pg_has_role(c.owner, 'MEMBER') then s.last_error end as last_error,
        s.last_error_at,
-       i.lag, i.pending_events
+       i.lag, i.pending_events,
+       coalesce(s.batches, 0) as batches, coalesce(s.messages, 0) as messages,
+       coalesce(s.batch_seconds, 0) as batch_seconds, coalesce(s.handler_seconds, 0) as handler_seconds,
+       coalesce(s.http_2xx, 0) as http_2xx, coalesce(s.http_3xx, 0) as http_3xx,
+       coalesce(s.http_4xx, 0) as http_4xx, coalesce(s.http_5xx, 0) as http_5xx,
+       coalesce(s.http_transport_errors, 0) as http_transport_errors, s.counters_since
   from pgque_worker.consumer c
-  left join pgque_worker.consumer_stats s on s.consumer_id = c.id
+  left join pgque_worker._consumer_counters() s on s.consumer_id = c.id
   left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
   left join pgque_worker.workers w on w.database = pg_catalog.current_database()
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;

@@ -139,10 +139,8 @@ bool HttpBatch::NextSlice(pg::Transaction &tx, core::SliceBudget &budget)
             break;
     }
     if (slice_.empty()) {
-        if (!batch_id_.empty()) {
+        if (!batch_id_.empty())
             Ack(tx, config_, batch_id_);
-            RecordBatchStats(tx, config_, out_);
-        }
         cursor.Close();
         return false;
     }
@@ -227,6 +225,7 @@ void HttpBatch::Deliver()
     auto interrupts = [] { pg::Call([] { CHECK_FOR_INTERRUPTS(); }); };  // SIGTERM: exit; the batch comes again
     auto judge = [&](size_t k, const http::Response &r) {
         const pg::Row &row = slice_[message_of[k]];
+        out_.http[stats::HttpClassOf(r.error.empty() ? r.status : 0)]++;
         core::HttpVerdict v = core::JudgeResponse(r.status, r.error, r.body_excerpt, r.retry_after_seconds,
                                                   config_.retry_after_seconds,
                                                   row[kRetryCount] ? std::stoi(*row[kRetryCount]) : 0);
@@ -238,7 +237,9 @@ void HttpBatch::Deliver()
         o.reason = pg::ForDatabase(v.reason);
     };
     if (!replay_) {
+        const std::int64_t started_us = pg::NowUs();
         std::vector<http::Response> responses = client_.PostAll(requests, interrupts);
+        out_.handler_us += pg::NowUs() - started_us;
         for (size_t k = 0; k < responses.size(); k++)
             judge(k, responses[k]);
         return;
@@ -252,7 +253,9 @@ void HttpBatch::Deliver()
             outcomes_[message_of[k]] = {Outcome::Dead, 0, CrashReason(deaths)};
             continue;
         }
+        const std::int64_t started_us = pg::NowUs();
         std::vector<http::Response> responses = client_.PostAll({requests[k]}, interrupts);
+        out_.handler_us += pg::NowUs() - started_us;
         judge(k, responses.at(0));
     }
 }

@@ -146,7 +146,9 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
     }
 
     if (!replay_) {
+        const std::int64_t started_us = pg::NowUs();
         std::optional<pg::Error> failure = tx_.Subtransaction([&] { CallRange(rows, route, 0, n); });
+        out_.handler_us += pg::NowUs() - started_us;
         if (!failure) {
             out_.processed += routed;
             return;
@@ -171,7 +173,9 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
                 continue;
             }
         }
+        const std::int64_t started_us = pg::NowUs();
         std::optional<pg::Error> error = tx_.Subtransaction([&] { CallRange(rows, route, i, i + 1); });
+        out_.handler_us += pg::NowUs() - started_us;
         if (error)
             Fail(msg_ids[i], error->what());
         else

@@ -176,6 +176,7 @@ void ConsumerWorker::Reload()
 bool ConsumerWorker::ProcessBatch()
 {
     dispatch::BatchOutcome out;
+    const std::int64_t started_us = pg::NowUs();
     if (config_.IsHttp()) {
         if (!http_)
             http_ = std::make_unique<http::HttpClient>(config::HttpMaxConnections());
@@ -183,10 +184,10 @@ bool ConsumerWorker::ProcessBatch()
     } else {
         pg::Transaction tx(activity_.c_str());
         out = dispatch::DispatchSqlBatch(tx, config_, journal_);
-        if (out.messages > 0)
-            dispatch::RecordBatchStats(tx, config_, out);
         tx.Commit();
     }
+    if (out.messages > 0)
+        dispatch::CountBatch(config_, out, pg::NowUs() - started_us);
     journal_.Clear();  // its outcome is committed
     LogOutcome(out);
     // After large messages, give the memory back to the system rather than
