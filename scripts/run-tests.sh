@@ -65,7 +65,7 @@ run_regress() {
 run_tap() {
   local work log ok bad rc
   work=$(make_workdir tap)
-  copy_for_pg "$repo/t" "$work"
+  copy_for_pg "$repo/t" "$repo/contrib" "$work"   # contrib: the shipped Prometheus files
   log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" \
       prove -v ${TAP_TESTS:-t/*.pl} 2>&1); rc=$?
   echo "$log" | grep -E '^(t/|ok|not ok|# +Failed|Result|Files=)' | sed 's/^/   /'

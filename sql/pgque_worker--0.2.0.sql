@@ -704,3 +704,78 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
 
 grant select on pgque_worker.handlers, pgque_worker.consumers to public;
+
+-- ---------------------------------------------------------------------------
+-- Metrics: one row per queue, consumer and database worker, in the shape
+-- Prometheus' postgres_exporter scrapes (contrib/prometheus/queries.yaml).
+-- See docs/monitoring.md.
+-- ---------------------------------------------------------------------------
+
+-- Per queue: events ever sent, events not yet in a batch, and how far the
+-- last tick is behind. No rows while the database has no pgque API.
+-- events_sent is the queue's event id sequence under pgque_pgq (which marks
+-- id 1 used at create_queue and never advances the sequence otherwise); NULL
+-- on upstream pgque, whose forced ticks advance it by thousands. SECURITY
+-- DEFINER: these figures are not secret, and readers need not be
+-- pgque_reader.
+create function pgque_worker._queue_metrics(out queue text, out events_sent bigint,
+                                            out events_pending bigint, out ticker_lag_seconds float8)
+returns setof record
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_pgque_pgq boolean := exists (select from pg_catalog.pg_extension where extname = 'pgque_pgq');
+    v_seq text;
+begin
+    if pg_catalog.to_regprocedure('pgque.get_queue_info()') is null then
+        return;
+    end if;
+    for queue, events_pending, ticker_lag_seconds in
+        select i.queue_name, i.ev_new, extract(epoch from i.ticker_lag)::float8
+          from pgque.get_queue_info() i order by 1
+    loop
+        events_sent := null;
+        if v_pgque_pgq then
+            execute 'select q.queue_event_seq from pgq.queue q where q.queue_name = $1' into v_seq using queue;
+            if v_seq is not null then
+                events_sent := coalesce(pg_catalog.pg_sequence_last_value(v_seq::regclass) - 1, 0);
+            end if;
+        end if;
+        return next;
+    end loop;
+end
+$$;
+
+create view pgque_worker.queue_metrics as
+select queue, events_sent, events_pending, ticker_lag_seconds
+  from pgque_worker._queue_metrics();
+
+-- Per consumer: the shared-memory counters (since counters_since), whether
+-- a consumer worker runs it, its lag and pending events.
+create view pgque_worker.consumer_metrics as
+select c.queue, c.consumer,
+       (p.pid is not null)::int as running,
+       coalesce(s.processed, 0) as delivered, coalesce(s.failed, 0) as failed,
+       coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
+       coalesce(s.unhandled, 0) as unhandled, coalesce(s.batches, 0) as batches,
+       coalesce(s.messages, 0) as messages,
+       coalesce(s.batch_seconds, 0) as batch_seconds, coalesce(s.handler_seconds, 0) as handler_seconds,
+       coalesce(s.http_2xx, 0) as http_2xx, coalesce(s.http_3xx, 0) as http_3xx,
+       coalesce(s.http_4xx, 0) as http_4xx, coalesce(s.http_5xx, 0) as http_5xx,
+       coalesce(s.http_transport_errors, 0) as http_transport_errors,
+       extract(epoch from i.lag)::float8 as lag_seconds, i.pending_events,
+       extract(epoch from pg_catalog.now() - s.last_batch_at)::float8 as seconds_since_last_batch
+  from pgque_worker.consumer c
+  left join pgque_worker._consumer_counters() s on s.consumer_id = c.id
+  left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
+  left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
+
+-- Per database worker (every database the launcher serves, seen from any).
+create view pgque_worker.worker_metrics as
+select database, state, (state = 'running')::int as up, ticks, failures,
+       extract(epoch from pg_catalog.now() - last_tick)::float8 as seconds_since_tick
+  from pgque_worker.workers;
+
+grant select on pgque_worker.queue_metrics, pgque_worker.consumer_metrics, pgque_worker.worker_metrics
+    to public;
