@@ -779,3 +779,109 @@ select database, state, (state = 'running')::int as up, ticks, failures,
 
 grant select on pgque_worker.queue_metrics, pgque_worker.consumer_metrics, pgque_worker.worker_metrics
     to public;
+
+-- ---------------------------------------------------------------------------
+-- Webhook history: every HTTP delivery attempt, readable by its route's
+-- owner only. Three tables used in turn (like PgQ's event tables): attempt
+-- id i goes to table (i / pgque_worker.webhook_history) % 3, and a table is
+-- emptied with TRUNCATE before it is used again, so the history keeps the
+-- database's latest 2 to 3 times webhook_history attempts and never
+-- deletes a row. See docs/webhooks.md.
+-- ---------------------------------------------------------------------------
+
+create sequence pgque_worker.delivery_id_seq;
+
+create table pgque_worker.delivery (
+    id           bigint not null,
+    part         smallint not null,      -- which of the three tables
+    at           timestamptz not null,   -- when the request was sent
+    consumer_id  int not null,           -- no foreign key: a dropped consumer's history ages out
+    event_type   text not null,          -- with consumer_id: the route
+    owner        regrole not null,       -- the route's owner, the only reader
+    msg_id       bigint not null,
+    attempt      int not null,           -- 1 for the first delivery
+    webhook_id   text not null,          -- the webhook-id header, stable across retries
+    status       int,                    -- HTTP status; NULL without a response
+    error        text,                   -- transport error or why it was not sent; NULL otherwise
+    duration     interval not null,      -- from the start of the request to its end
+    response     text not null           -- the start of the response body, valid UTF-8, at most 256 bytes
+) partition by list (part);
+create table pgque_worker.delivery_0 partition of pgque_worker.delivery for values in (0);
+create table pgque_worker.delivery_1 partition of pgque_worker.delivery for values in (1);
+create table pgque_worker.delivery_2 partition of pgque_worker.delivery for values in (2);
+create index on pgque_worker.delivery (id);
+create index on pgque_worker.delivery (consumer_id, event_type, id);
+
+alter table pgque_worker.delivery enable row level security;
+create policy route_owner_reads on pgque_worker.delivery for select
+    using (pg_catalog.pg_has_role(owner, 'MEMBER'));
+-- Reading only, and through the parent only (which applies the policy).
+grant select on pgque_worker.delivery to public;
+
+-- The consumer workers' way in: one multi-row INSERT per slice of attempts,
+-- after emptying the table the new ids go to if it still holds an older
+-- round. SECURITY DEFINER: the workers' role needs no privilege on the
+-- tables, only EXECUTE here (granted to pgque_admin, which the worker role
+-- has). A table that is busy (a reader holds it) is not waited for: it is
+-- emptied by a later slice.
+create function pgque_worker._record_deliveries(
+    block_size int, consumer_id int, event_types text[], owners oid[], msg_ids bigint[],
+    attempts int[], webhook_ids text[], statuses int[], errors text[], responses text[],
+    durations float8[], ats bigint[])
+returns void
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '100ms'
+as $$
+declare
+    v_next  bigint := coalesce(pg_catalog.pg_sequence_last_value('pgque_worker.delivery_id_seq'), 0) + 1;
+    v_block bigint;
+    v_part  int;
+begin
+    if block_size < 1 then
+        raise exception 'block_size must be positive' using errcode = 'invalid_parameter_value';
+    end if;
+    for v_block in v_next / block_size .. (v_next + pg_catalog.cardinality(msg_ids)) / block_size loop
+        v_part := v_block % 3;
+        if exists (select from pgque_worker.delivery d
+                    where d.part = v_part and d.id < v_block * block_size) then
+            begin
+                execute pg_catalog.format('truncate pgque_worker.%I', 'delivery_' || v_part);
+            exception when lock_not_available then
+                null;  -- a reader holds it: a later slice empties it
+            end;
+        end if;
+    end loop;
+    insert into pgque_worker.delivery
+        (id, part, at, consumer_id, event_type, owner, msg_id, attempt, webhook_id, status, error,
+         duration, response)
+    select s.id, ((s.id / block_size) % 3)::smallint,
+           timestamptz '2000-01-01 00:00:00+00' + s.at_us * interval '1 microsecond',
+           _record_deliveries.consumer_id, s.event_type, s.owner::regrole, s.msg_id, s.attempt,
+           s.webhook_id, s.status, s.error, s.duration * interval '1 second', s.response
+      from (select pg_catalog.nextval('pgque_worker.delivery_id_seq') as id, u.*
+              from unnest(event_types, owners, msg_ids, attempts, webhook_ids, statuses, errors,
+                          responses, durations, ats)
+                   as u(event_type, owner, msg_id, attempt, webhook_id, status, error, response,
+                        duration, at_us)) s;
+end
+$$;
+revoke all on function pgque_worker._record_deliveries(int, int, text[], oid[], bigint[], int[], text[],
+    int[], text[], text[], float8[], bigint[]) from public;
+do $$
+begin
+    if exists (select from pg_catalog.pg_roles where rolname = 'pgque_admin') then
+        grant execute on function pgque_worker._record_deliveries(int, int, text[], oid[], bigint[], int[],
+            text[], int[], text[], text[], float8[], bigint[]) to pgque_admin;
+    end if;
+end
+$$;
+
+-- The history with queue and consumer names; security_invoker, so that the
+-- policy above applies to the reader, not to the view's owner.
+create view pgque_worker.webhook_history with (security_invoker = true) as
+select d.at, c.queue, c.consumer, d.event_type, d.msg_id, d.attempt, d.webhook_id,
+       d.status, d.error, d.duration, d.response
+  from pgque_worker.delivery d
+  left join pgque_worker.consumer c on c.id = d.consumer_id;
+grant select on pgque_worker.webhook_history to public;

@@ -27,6 +27,7 @@ char *databases = nullptr;
 int max_batch_kb = 64 * 1024;
 int poison_crash_limit = 2;
 int max_tracked_consumers = 1000;
+int webhook_history = 1000;
 
 // A comma-separated list of database names, or empty for all databases.
 bool CheckDatabaseList(char **newval, void **, GucSource)
@@ -121,6 +122,12 @@ void DefineSettings()
         "Most consumers whose counters pgque_worker keeps in shared memory, in all databases.",
         "When full, the consumer idle the longest loses its counters to a new one.",
         &max_tracked_consumers, 1000, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.webhook_history",
+        "HTTP delivery attempts per table of the webhook history (three tables in turn); 0 turns it off.",
+        "The history keeps the database's latest 2 to 3 times this many attempts; the oldest table is "
+        "emptied with TRUNCATE when the one being written is full.",
+        &webhook_history, 1000, 0, 10000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("pgque_worker");
 }
 
@@ -136,6 +143,7 @@ std::string HttpAllowedHosts() { return http_allowed_hosts ? http_allowed_hosts 
 std::size_t MaxBatchBytes() { return static_cast<std::size_t>(max_batch_kb) * 1024; }
 int PoisonCrashLimit() { return poison_crash_limit; }
 int MaxTrackedConsumers() { return max_tracked_consumers; }
+int WebhookHistory() { return webhook_history; }
 
 bool DatabaseAllowed(const char *datname)
 {

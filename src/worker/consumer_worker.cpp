@@ -134,6 +134,7 @@ private:
     std::string activity_;
     std::set<std::string> logged_unhandled_;
     std::string last_logged_error_;
+    std::string last_history_error_;
 };
 
 void ConsumerWorker::InstallExitHandlers()
@@ -219,6 +220,9 @@ void ConsumerWorker::LogOutcome(const dispatch::BatchOutcome &out)
         failures_unlogged_ = 0;
         failures_logged_at_ = now;
     }
+    if (!out.history_error.empty() && out.history_error != last_history_error_)
+        Log(who + ": could not write the webhook history (deliveries are not affected): " + out.history_error);
+    last_history_error_ = out.history_error;
     // Once per event type, not once per message, and for a bounded number of
     // types: a producer must not be able to fill the log or this process's
     // memory with made-up types.

@@ -29,6 +29,7 @@ struct BatchOutcome {
     std::vector<std::string> unhandled_types;
     std::vector<std::string> dead_letters;  // "message <id>: <reason>", one per message
     std::string last_error;
+    std::string history_error;  // why the webhook history missed attempts of the batch (logged, not fatal)
 };
 
 // Notes a message type without a route (at most 64 bytes of it, at most
