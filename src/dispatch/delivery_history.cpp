@@ -55,8 +55,9 @@ std::optional<std::string> RecordDeliveries(pg::Transaction &tx, int consumer_id
         ats.push_back(std::to_string(a.at_us));
     }
     std::optional<pg::Error> error = tx.Subtransaction([&] {
-        tx.Query("SELECT pgque_worker._record_deliveries($1::int, $2::int, $3::text[], $4::oid[], $5::bigint[],"
-                 " $6::int[], $7::text[], $8::int[], $9::text[], $10::text[], $11::float8[], $12::bigint[])",
+        tx.Query("SELECT pgque_worker._record_deliveries($1::int, $2::int, $3::pg_catalog.text[],"
+                 " $4::pg_catalog.oid[], $5::bigint[], $6::int[], $7::pg_catalog.text[], $8::int[],"
+                 " $9::pg_catalog.text[], $10::pg_catalog.text[], $11::pg_catalog.float8[], $12::bigint[])",
                  {std::to_string(block), std::to_string(consumer_id), ArrayLiteral(types), ArrayLiteral(owners),
                   ArrayLiteral(msg_ids), ArrayLiteral(tries), ArrayLiteral(ids), ArrayLiteral(statuses),
                   ArrayLiteral(errors), ArrayLiteral(responses), ArrayLiteral(durations), ArrayLiteral(ats)});
