@@ -58,6 +58,8 @@ is(scalar(grep { $_->{signature_valid} } @got), 2, 'signed, as declared');
 is(scalar(grep { ($_->{headers}{'x-tenant'} // '') eq 't1' } @got), 2, 'with the route\'s headers');
 ok(wait_sql(q{SELECT processed || '/' || failed FROM pgque_worker.consumers WHERE consumer = 'hooks'}, '2/0'),
     'the counters were updated');
+is(run(q{SELECT count(*) FROM pgque_worker.delivery WHERE status = 204}), '2',
+    'the webhook history was written (pgque_admin may call its writer)');
 is(run(q{SELECT usename FROM pg_stat_activity WHERE backend_type = 'pgque_worker consumer'}), 'pgque_worker_role',
     'the consumer worker connects as the configured role');
 
