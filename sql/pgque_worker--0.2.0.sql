@@ -698,7 +698,8 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        coalesce(s.http_4xx, 0) as http_4xx, coalesce(s.http_5xx, 0) as http_5xx,
        coalesce(s.http_transport_errors, 0) as http_transport_errors, s.counters_since
   from pgque_worker.consumer c
-  left join pgque_worker._consumer_counters() s on s.consumer_id = c.id
+  left join pgque_worker._consumer_counters() s
+    on s.consumer_id = c.id and s.counters_since >= c.created   -- not a dropped namesake's
   left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
   left join pgque_worker.workers w on w.database = pg_catalog.current_database()
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
@@ -767,7 +768,8 @@ select c.queue, c.consumer,
        extract(epoch from i.lag)::float8 as lag_seconds, i.pending_events,
        extract(epoch from pg_catalog.now() - s.last_batch_at)::float8 as seconds_since_last_batch
   from pgque_worker.consumer c
-  left join pgque_worker._consumer_counters() s on s.consumer_id = c.id
+  left join pgque_worker._consumer_counters() s
+    on s.consumer_id = c.id and s.counters_since >= c.created   -- not a dropped namesake's
   left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
 

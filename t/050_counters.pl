@@ -120,5 +120,17 @@ ok(wait_sql(q{SELECT processed || '/' || batches || '/' || (counters_since IS NU
 run(q{SELECT pgque.send('orders', 'e', 'after-crash')});
 ok(wait_sql(q{SELECT processed FROM pgque_worker.consumers WHERE consumer = 'shop'}, '1'), 'and they count again');
 
+# --- a consumer that reuses an id does not inherit counters ------------------------
+# DROP EXTENSION / CREATE EXTENSION starts the consumer ids at 1 again.
+my $old_id = run(q{SELECT id FROM pgque_worker.consumer WHERE consumer = 'shop'});
+run(q{DROP EXTENSION pgque_worker; CREATE EXTENSION pgque_worker;
+      SET ROLE app; SELECT pgque_worker.handle('orders', 'shop', '*', 'public.handler(pgque.message)');});
+is(run(q{SELECT id FROM pgque_worker.consumer WHERE consumer = 'shop'}), $old_id, 'the new consumer has the old id');
+is(run(q{SELECT processed || '/' || batches FROM pgque_worker.consumers WHERE consumer = 'shop'}), '0/0',
+    'and none of the old counters');
+run(q{SELECT pgque.send('orders', 'e', 'new')});
+ok(wait_sql(q{SELECT processed || '/' || batches FROM pgque_worker.consumers WHERE consumer = 'shop'}, '1/1'),
+    'its own batch starts them from zero');
+
 $node->stop('fast');
 done_testing();

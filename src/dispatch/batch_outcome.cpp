@@ -1,5 +1,6 @@
 #include "pgque_worker/dispatch/batch_outcome.hpp"
 
+#include "pgque_worker/core/poison_journal.hpp"
 #include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/dispatch/engine_calls.hpp"
 
@@ -42,7 +43,8 @@ void CountBatch(const ConsumerConfig &config, const BatchOutcome &out, std::int6
     counts.handler_us = out.handler_us;
     for (int i = 0; i < stats::kHttpClasses; i++)
         counts.http[i] = out.http[i];
-    stats::AddBatch(config.id, config.owner, counts, out.last_error.c_str());
+    stats::AddBatch(config.id, core::PoisonJournal::IdentityOf(config.queue, config.consumer, config.created),
+                    config.owner, counts, out.last_error.c_str());
 }
 
 }  // namespace pgque::dispatch

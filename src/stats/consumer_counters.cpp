@@ -33,6 +33,7 @@ struct CounterKey {
 struct CounterEntry {
     CounterKey key;  // first: the hash's key
     slock_t mutex;   // guards everything below
+    std::uint64_t identity;
     Oid owner;
     ConsumerCounts counts;
     TimestampTz since;
@@ -56,7 +57,7 @@ struct FileHeader {
     uint32 count;
 };
 constexpr uint32 kFileMagic = 0x50515743;  // "PQWC"
-constexpr uint32 kFileVersion = 1;
+constexpr uint32 kFileVersion = 1;  // with the layout of CounterEntry (entry_size checks it too)
 constexpr const char *kFile = "pg_stat/pgque_worker_counters.stat";
 constexpr const char *kTempFile = "pg_stat/pgque_worker_counters.stat.tmp";
 
@@ -244,7 +245,8 @@ void InstallConsumerCounters()
     shmem_startup_hook = AttachSharedMemory;
 }
 
-void AddBatch(int consumer_id, Oid owner, const ConsumerCounts &counts, const char *last_error)
+void AddBatch(int consumer_id, std::uint64_t identity, Oid owner, const ConsumerCounts &counts,
+              const char *last_error)
 {
     if (!shared)
         return;
@@ -263,6 +265,13 @@ void AddBatch(int consumer_id, Oid owner, const ConsumerCounts &counts, const ch
         }
         if (e) {
             SpinLockAcquire(&e->mutex);
+            if (e->identity != identity) {  // new, or another consumer that had this id
+                e->identity = identity;
+                e->counts = ConsumerCounts{};
+                e->since = now;
+                e->last_error[0] = '\0';
+                e->last_error_at = 0;
+            }
             ConsumerCounts &c = e->counts;
             c.batches += counts.batches;
             c.messages += counts.messages;

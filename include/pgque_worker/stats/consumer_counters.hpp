@@ -57,9 +57,12 @@ void InstallConsumerCounters();
 
 // Adds a batch of consumer_id of this database (owned by owner) to its
 // counters; last_error (may be empty) replaces the stored one when given.
+// identity tells consumers apart that reuse an id (the extension dropped
+// and created again): an entry of another identity starts again from zero.
 // Creates the entry, evicting the least recently active one when the hash
 // is full. A no-op when the module was not preloaded.
-void AddBatch(int consumer_id, Oid owner, const ConsumerCounts &counts, const char *last_error);
+void AddBatch(int consumer_id, std::uint64_t identity, Oid owner, const ConsumerCounts &counts,
+              const char *last_error);
 
 // Entries evicted since server start (a full hash).
 std::int64_t Evictions();
