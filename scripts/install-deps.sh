@@ -11,6 +11,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-pgq3
   g++ make nlohmann-json3-dev libcurl4-openssl-dev libssl-dev libpq-dev
   googletest libgtest-dev libipc-run-perl
+  prometheus-postgres-exporter prometheus   # the metrics pipeline's tests (exporter, promtool)
 )
 # The benchmark's receiver (nginx), load tool (wrk) and plot (gnuplot): not
 # needed, and not installed, for make test.
@@ -37,6 +38,11 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # the port and the CPU free.
 if command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 main .* online'; then
   pg_ctlcluster 15 main stop || true
+fi
+# Likewise Debian's prometheus packages start their daemons where systemd
+# runs; the tests start their own exporter and only use promtool.
+if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+  systemctl disable --now prometheus prometheus-postgres-exporter 2>/dev/null || true
 fi
 # Likewise Debian's nginx package may start a server on port 80; make bench
 # runs its own.

@@ -62,8 +62,9 @@ run_regress() {
 run_tap() {
   local work log ok bad rc
   work=$(make_workdir tap)
-  # t/041_docs_run.pl runs the SQL of README.md and docs/.
-  copy_for_pg "$repo/t" "$repo/README.md" "$repo/docs" "$work"
+  # t/041_docs_run.pl runs the SQL of README.md and docs/; contrib holds the
+  # shipped Prometheus files (t/051, t/052).
+  copy_for_pg "$repo/t" "$repo/README.md" "$repo/docs" "$repo/contrib" "$work"
   # PGQUE_REPO: t/042 builds 0.1.0 from the checkout's git history.
   log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" PGQUE_REPO="$repo" \
       prove -v ${TAP_TESTS:-t/*.pl} 2>&1); rc=$?

@@ -102,17 +102,9 @@ RESET ROLE;
 SELECT max_messages FROM pgque_worker.consumers WHERE consumer = 'ephemeral';
 
 -- An error text can quote a response body or data: only the consumer's
--- owner sees it; consumer_stats itself is not readable by everyone.
-INSERT INTO pgque_worker.consumer_stats (consumer_id, failed, last_error, last_error_at)
-SELECT id, 1, 'HTTP 500: echo Authorization: Bearer victim-token', now()
-  FROM pgque_worker.consumer WHERE consumer = 'payments';
-SET ROLE colleague;
-SELECT consumer, failed, last_error FROM pgque_worker.consumers WHERE consumer = 'payments';
-SELECT count(*) FROM pgque_worker.consumer_stats;
-RESET ROLE;
-SET ROLE victim;
-SELECT consumer, failed, last_error FROM pgque_worker.consumers WHERE consumer = 'payments';
-RESET ROLE;
+-- owner sees last_error (t/050_counters.pl checks it with real failures).
+-- The counters live in shared memory; no table of them is left to read.
+SELECT to_regclass('pgque_worker.consumer_stats') IS NULL AS no_stats_table;
 
 -- pgque_admin may not put triggers on the dead letters (SECURITY DEFINER
 -- functions owned by a superuser write them).

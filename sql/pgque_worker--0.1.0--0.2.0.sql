@@ -11,8 +11,11 @@
 --   existing values outside the bounds are clamped to them.
 -- * The consumers view says what the workers really do with each consumer
 --   (its process, a stop reason, waiting for a slot, back-off), and shows
---   last_error to the consumer's owner only; consumer_stats itself is no
---   longer readable by PUBLIC (an error text can quote a response body).
+--   last_error to the consumer's owner only (an error text can quote a
+--   response body).
+-- * Counters move to shared memory (no table write per batch): table
+--   consumer_stats is dropped, and its counts with it (they start again
+--   from zero); see "Counters" in docs/monitoring.md.
 -- * Handlers are stored as text (schema-qualified signatures), which
 --   pg_upgrade can carry over; a dropped handler stops its consumer visibly.
 --
@@ -466,6 +469,21 @@ select c.queue, c.consumer, r.event_type, r.kind,
   from pgque_worker.route r join pgque_worker.consumer c on c.id = r.consumer_id
   cross join lateral pgque_worker._route_credentials(r.consumer_id, r.event_type) k;
 
+drop table pgque_worker.consumer_stats;
+create function pgque_worker._consumer_counters(
+    out consumer_id int, out batches bigint, out messages bigint, out processed bigint,
+    out failed bigint, out retried bigint, out dead_lettered bigint, out unhandled bigint,
+    out batch_seconds float8, out handler_seconds float8,
+    out http_2xx bigint, out http_3xx bigint, out http_4xx bigint, out http_5xx bigint,
+    out http_transport_errors bigint, out counters_since timestamptz,
+    out last_batch_at timestamptz, out last_error text, out last_error_at timestamptz)
+returns setof record
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_consumer_counters';
+create function pgque_worker.counter_evictions()
+returns bigint
+language c strict volatile
+as 'MODULE_PATHNAME', 'pgque_worker_counter_evictions';
 create function pgque_worker._consumer_processes(out consumer_id int, out pid int, out failures int,
                                                  out next_start timestamptz, out state text)
 returns setof record
@@ -501,9 +519,15 @@ select c.queue, c.consumer, c.owner, c.max_messages, c.retry_after, c.poll_inter
        -- An error text can quote a response body or data: its owner's only.
        case when pgque_worker._is_member(c.owner) then s.last_error end as last_error,
        s.last_error_at,
-       i.lag, i.pending_events
+       i.lag, i.pending_events,
+       coalesce(s.batches, 0) as batches, coalesce(s.messages, 0) as messages,
+       coalesce(s.batch_seconds, 0) as batch_seconds, coalesce(s.handler_seconds, 0) as handler_seconds,
+       coalesce(s.http_2xx, 0) as http_2xx, coalesce(s.http_3xx, 0) as http_3xx,
+       coalesce(s.http_4xx, 0) as http_4xx, coalesce(s.http_5xx, 0) as http_5xx,
+       coalesce(s.http_transport_errors, 0) as http_transport_errors, s.counters_since
   from pgque_worker.consumer c
-  left join pgque_worker.consumer_stats s on s.consumer_id = c.id
+  left join pgque_worker._consumer_counters() s
+    on s.consumer_id = c.id and s.counters_since >= c.created   -- not a dropped namesake's
   left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
   left join pgque_worker.workers w on w.database = pg_catalog.current_database()
   left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
@@ -581,3 +605,185 @@ begin
 end
 $$;
 
+
+-- ---------------------------------------------------------------------------
+-- Metrics: one row per queue, consumer and database worker, in the shape
+-- Prometheus' postgres_exporter scrapes (contrib/prometheus/queries.yaml).
+-- See docs/monitoring.md.
+-- ---------------------------------------------------------------------------
+
+-- Per queue: events ever sent, events not yet in a batch, and how far the
+-- last tick is behind. No rows while the database has no pgque API.
+-- events_sent is the queue's event id sequence under pgque_pgq (which marks
+-- id 1 used at create_queue and never advances the sequence otherwise); NULL
+-- on upstream pgque, whose forced ticks advance it by thousands. SECURITY
+-- DEFINER: these figures are not secret, and readers need not be
+-- pgque_reader.
+create function pgque_worker._queue_metrics(out queue text, out events_sent bigint,
+                                            out events_pending bigint, out ticker_lag_seconds float8)
+returns setof record
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_pgque_pgq boolean := exists (select from pg_catalog.pg_extension where extname = 'pgque_pgq');
+    v_seq text;
+begin
+    if pg_catalog.to_regprocedure('pgque.get_queue_info()') is null then
+        return;
+    end if;
+    for queue, events_pending, ticker_lag_seconds in
+        select i.queue_name, i.ev_new, extract(epoch from i.ticker_lag)::float8
+          from pgque.get_queue_info() i order by 1
+    loop
+        events_sent := null;
+        if v_pgque_pgq then
+            execute 'select q.queue_event_seq from pgq.queue q where q.queue_name = $1' into v_seq using queue;
+            if v_seq is not null then
+                events_sent := coalesce(pg_catalog.pg_sequence_last_value(v_seq::regclass) - 1, 0);
+            end if;
+        end if;
+        return next;
+    end loop;
+end
+$$;
+
+create view pgque_worker.queue_metrics as
+select queue, events_sent, events_pending, ticker_lag_seconds
+  from pgque_worker._queue_metrics();
+
+-- Per consumer: the shared-memory counters (since counters_since), whether
+-- a consumer worker runs it, its lag and pending events.
+create view pgque_worker.consumer_metrics as
+select c.queue, c.consumer,
+       (p.pid is not null)::int as running,
+       coalesce(s.processed, 0) as delivered, coalesce(s.failed, 0) as failed,
+       coalesce(s.retried, 0) as retried, coalesce(s.dead_lettered, 0) as dead_lettered,
+       coalesce(s.unhandled, 0) as unhandled, coalesce(s.batches, 0) as batches,
+       coalesce(s.messages, 0) as messages,
+       coalesce(s.batch_seconds, 0) as batch_seconds, coalesce(s.handler_seconds, 0) as handler_seconds,
+       coalesce(s.http_2xx, 0) as http_2xx, coalesce(s.http_3xx, 0) as http_3xx,
+       coalesce(s.http_4xx, 0) as http_4xx, coalesce(s.http_5xx, 0) as http_5xx,
+       coalesce(s.http_transport_errors, 0) as http_transport_errors,
+       extract(epoch from i.lag)::float8 as lag_seconds, i.pending_events,
+       extract(epoch from pg_catalog.now() - s.last_batch_at)::float8 as seconds_since_last_batch
+  from pgque_worker.consumer c
+  left join pgque_worker._consumer_counters() s
+    on s.consumer_id = c.id and s.counters_since >= c.created   -- not a dropped namesake's
+  left join pgque_worker._consumer_processes() p on p.consumer_id = c.id
+  left join lateral pgque_worker._consumer_lag(c.queue, c.consumer) i on true;
+
+-- Per database worker (every database the launcher serves, seen from any).
+create view pgque_worker.worker_metrics as
+select database, state, (state = 'running')::int as up, ticks, failures,
+       extract(epoch from pg_catalog.now() - last_tick)::float8 as seconds_since_tick
+  from pgque_worker.workers;
+
+grant select on pgque_worker.queue_metrics, pgque_worker.consumer_metrics, pgque_worker.worker_metrics
+    to public;
+
+-- ---------------------------------------------------------------------------
+-- Webhook history: every HTTP delivery attempt, readable by its route's
+-- owner only. Three tables used in turn (like PgQ's event tables): attempt
+-- id i goes to table (i / pgque_worker.webhook_history) % 3, and a table is
+-- emptied with TRUNCATE before it is used again, so the history keeps the
+-- database's latest 2 to 3 times webhook_history attempts and never
+-- deletes a row. See docs/webhooks.md.
+-- ---------------------------------------------------------------------------
+
+create sequence pgque_worker.delivery_id_seq;
+
+create table pgque_worker.delivery (
+    id           bigint not null,
+    part         smallint not null,      -- which of the three tables
+    at           timestamptz not null,   -- when the request was sent
+    consumer_id  int not null,           -- no foreign key: a dropped consumer's history ages out
+    event_type   text not null,          -- with consumer_id: the route
+    owner        regrole not null,       -- the route's owner, the only reader
+    msg_id       bigint not null,
+    attempt      int not null,           -- 1 for the first delivery
+    webhook_id   text not null,          -- the webhook-id header, stable across retries
+    status       int,                    -- HTTP status; NULL without a response
+    error        text,                   -- transport error or why it was not sent; NULL otherwise
+    duration     interval not null,      -- from the start of the request to its end
+    response     text not null           -- the start of the response body, valid UTF-8, at most 256 bytes
+) partition by list (part);
+create table pgque_worker.delivery_0 partition of pgque_worker.delivery for values in (0);
+create table pgque_worker.delivery_1 partition of pgque_worker.delivery for values in (1);
+create table pgque_worker.delivery_2 partition of pgque_worker.delivery for values in (2);
+create index on pgque_worker.delivery (id);
+create index on pgque_worker.delivery (consumer_id, event_type, id);
+
+alter table pgque_worker.delivery enable row level security;
+create policy route_owner_reads on pgque_worker.delivery for select
+    using (pg_catalog.pg_has_role(owner, 'MEMBER'));
+-- Reading only, and through the parent only (which applies the policy).
+grant select on pgque_worker.delivery to public;
+
+-- The consumer workers' way in: one multi-row INSERT per slice of attempts,
+-- after emptying the table the new ids go to if it still holds an older
+-- round. SECURITY DEFINER: the workers' role needs no privilege on the
+-- tables, only EXECUTE here (granted to pgque_admin, which the worker role
+-- has). A table that is busy (a reader holds it) is not waited for: it is
+-- emptied by a later slice.
+create function pgque_worker._record_deliveries(
+    block_size int, consumer_id int, event_types text[], owners oid[], msg_ids bigint[],
+    attempts int[], webhook_ids text[], statuses int[], errors text[], responses text[],
+    durations float8[], ats bigint[])
+returns void
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '100ms'
+as $$
+declare
+    v_next  bigint := coalesce(pg_catalog.pg_sequence_last_value('pgque_worker.delivery_id_seq'), 0) + 1;
+    v_block bigint;
+    v_part  int;
+begin
+    if block_size < 1 then
+        raise exception 'block_size must be positive' using errcode = 'invalid_parameter_value';
+    end if;
+    for v_block in v_next / block_size .. (v_next + pg_catalog.cardinality(msg_ids)) / block_size loop
+        v_part := v_block % 3;
+        if exists (select from pgque_worker.delivery d
+                    where d.part = v_part and d.id < v_block * block_size) then
+            begin
+                execute pg_catalog.format('truncate pgque_worker.%I', 'delivery_' || v_part);
+            exception when lock_not_available then
+                null;  -- a reader holds it: a later slice empties it
+            end;
+        end if;
+    end loop;
+    insert into pgque_worker.delivery
+        (id, part, at, consumer_id, event_type, owner, msg_id, attempt, webhook_id, status, error,
+         duration, response)
+    select s.id, ((s.id / block_size) % 3)::smallint,
+           timestamptz '2000-01-01 00:00:00+00' + s.at_us * interval '1 microsecond',
+           _record_deliveries.consumer_id, s.event_type, s.owner::regrole, s.msg_id, s.attempt,
+           s.webhook_id, s.status, s.error, s.duration * interval '1 second', s.response
+      from (select pg_catalog.nextval('pgque_worker.delivery_id_seq') as id, u.*
+              from unnest(event_types, owners, msg_ids, attempts, webhook_ids, statuses, errors,
+                          responses, durations, ats)
+                   as u(event_type, owner, msg_id, attempt, webhook_id, status, error, response,
+                        duration, at_us)) s;
+end
+$$;
+revoke all on function pgque_worker._record_deliveries(int, int, text[], oid[], bigint[], int[], text[],
+    int[], text[], text[], float8[], bigint[]) from public;
+do $$
+begin
+    if exists (select from pg_catalog.pg_roles where rolname = 'pgque_admin') then
+        grant execute on function pgque_worker._record_deliveries(int, int, text[], oid[], bigint[], int[],
+            text[], int[], text[], text[], float8[], bigint[]) to pgque_admin;
+    end if;
+end
+$$;
+
+-- The history with queue and consumer names; security_invoker, so that the
+-- policy above applies to the reader, not to the view's owner.
+create view pgque_worker.webhook_history with (security_invoker = true) as
+select d.at, c.queue, c.consumer, d.event_type, d.msg_id, d.attempt, d.webhook_id,
+       d.status, d.error, d.duration, d.response
+  from pgque_worker.delivery d
+  left join pgque_worker.consumer c on c.id = d.consumer_id;
+grant select on pgque_worker.webhook_history to public;

@@ -3,6 +3,7 @@
 #include "pgque_worker/config/settings.hpp"
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/postgres.hpp"
+#include "pgque_worker/stats/consumer_counters.hpp"
 #include "pgque_worker/version.hpp"
 #include "pgque_worker/worker/commit_wakeup.hpp"
 #include "pgque_worker/worker/database_guard.hpp"
@@ -39,6 +40,7 @@ void _PG_init(void)
     pgque::pg::Entry([] {
         pgque::config::DefineSettings();
         pgque::worker::InstallSharedState();
+        pgque::stats::InstallConsumerCounters();
         pgque::worker::InstallCommitWakeup();
         pgque::worker::InstallDatabaseGuard();
         pgque::worker::RegisterLauncher();

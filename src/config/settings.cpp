@@ -27,6 +27,8 @@ char *databases = nullptr;
 int max_batch_kb = 64 * 1024;
 int poison_crash_limit = 2;
 bool serve_database = true;
+int max_tracked_consumers = 1000;
+int webhook_history = 1000;
 
 // A comma-separated list of database names, or empty for all databases.
 bool CheckDatabaseList(char **newval, void **, GucSource)
@@ -125,6 +127,17 @@ void DefineSettings()
         "After a consumer worker dies during a batch, the batch is replayed one message at a time; "
         "a message that was being handled during this many deaths goes to the dead letters.",
         &poison_crash_limit, 2, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.max_tracked_consumers",
+        "Most consumers whose counters pgque_worker keeps in shared memory, in all databases.",
+        "When full, the consumer idle the longest loses its counters to a new one.",
+        &max_tracked_consumers, 1000, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "pgque_worker.webhook_history",
+        "HTTP delivery attempts per table of the webhook history (three tables in turn); 0 turns it off.",
+        "The history keeps the database's latest 2 to 3 times this many attempts; the oldest table is "
+        "emptied with TRUNCATE when the one being written is full.",
+        &webhook_history, 1000, 0, 10000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("pgque_worker");
 }
 
@@ -139,6 +152,8 @@ int HttpTimeoutMs() { return http_timeout_ms; }
 std::string HttpAllowedHosts() { return http_allowed_hosts ? http_allowed_hosts : ""; }
 std::size_t MaxBatchBytes() { return static_cast<std::size_t>(max_batch_kb) * 1024; }
 int PoisonCrashLimit() { return poison_crash_limit; }
+int MaxTrackedConsumers() { return max_tracked_consumers; }
+int WebhookHistory() { return webhook_history; }
 
 bool DatabaseAllowed(const char *datname)
 {

@@ -1,5 +1,6 @@
 #include "pgque_worker/dispatch/batch_outcome.hpp"
 
+#include "pgque_worker/core/poison_journal.hpp"
 #include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/dispatch/engine_calls.hpp"
 
@@ -28,25 +29,22 @@ void NoteSpentRetries(pg::Transaction &tx, BatchOutcome &out, const std::map<std
     }
 }
 
-void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const BatchOutcome &out)
+void CountBatch(const ConsumerConfig &config, const BatchOutcome &out, std::int64_t batch_us)
 {
-    tx.Query(
-        "INSERT INTO pgque_worker.consumer_stats AS s"
-        "  (consumer_id, processed, failed, retried, dead_lettered, unhandled, batches,"
-        "   last_batch_at, last_error, last_error_at)"
-        " VALUES ($1::int, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint, 1,"
-        "         pg_catalog.now(), $7, CASE WHEN $7 IS NULL THEN NULL ELSE pg_catalog.now() END)"
-        " ON CONFLICT (consumer_id) DO UPDATE SET"
-        "   processed = s.processed + excluded.processed, failed = s.failed + excluded.failed,"
-        "   retried = s.retried + excluded.retried,"
-        "   dead_lettered = s.dead_lettered + excluded.dead_lettered,"
-        "   unhandled = s.unhandled + excluded.unhandled, batches = s.batches + 1,"
-        "   last_batch_at = excluded.last_batch_at,"
-        "   last_error = coalesce(excluded.last_error, s.last_error),"
-        "   last_error_at = coalesce(excluded.last_error_at, s.last_error_at)",
-        {std::to_string(config.id), std::to_string(out.processed), std::to_string(out.failed),
-         std::to_string(out.failed - out.dead_lettered), std::to_string(out.dead_lettered),
-         std::to_string(out.unhandled), out.last_error.empty() ? pg::Value() : pg::Value(out.last_error)});
+    stats::ConsumerCounts counts;
+    counts.batches = 1;
+    counts.messages = out.messages;
+    counts.processed = out.processed;
+    counts.failed = out.failed;
+    counts.retried = out.failed - out.dead_lettered;
+    counts.dead_lettered = out.dead_lettered;
+    counts.unhandled = out.unhandled;
+    counts.batch_us = batch_us;
+    counts.handler_us = out.handler_us;
+    for (int i = 0; i < stats::kHttpClasses; i++)
+        counts.http[i] = out.http[i];
+    stats::AddBatch(config.id, core::PoisonJournal::IdentityOf(config.queue, config.consumer, config.created),
+                    config.owner, counts, out.last_error.c_str());
 }
 
 }  // namespace pgque::dispatch

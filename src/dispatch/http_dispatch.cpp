@@ -10,6 +10,7 @@
 #include "pgque_worker/core/slice_budget.hpp"
 #include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/core/webhook.hpp"
+#include "pgque_worker/dispatch/delivery_history.hpp"
 #include "pgque_worker/dispatch/engine_calls.hpp"
 #include "pgque_worker/dispatch/sql_dispatch.hpp"
 #include "pgque_worker/pg/cursor.hpp"
@@ -66,6 +67,7 @@ private:
     bool replay_ = false;
     std::vector<pg::Row> slice_;
     std::vector<Outcome> outcomes_;
+    std::vector<DeliveryAttempt> attempts_;  // of the slice, for the webhook history
 };
 
 std::vector<pg::Value> HttpBatch::Fields(const pg::Row &row) const
@@ -109,8 +111,11 @@ void HttpBatch::Record(pg::Transaction &tx)
         }
     }
     NoteSpentRetries(tx, out_, nacked);
+    if (std::optional<std::string> error = RecordDeliveries(tx, config_.id, attempts_))
+        out_.history_error = *error;
     slice_.clear();
     outcomes_.clear();
+    attempts_.clear();
 }
 
 bool HttpBatch::NextSlice(pg::Transaction &tx, core::SliceBudget &budget)
@@ -139,10 +144,8 @@ bool HttpBatch::NextSlice(pg::Transaction &tx, core::SliceBudget &budget)
             break;
     }
     if (slice_.empty()) {
-        if (!batch_id_.empty()) {
+        if (!batch_id_.empty())
             Ack(tx, config_, batch_id_);
-            RecordBatchStats(tx, config_, out_);
-        }
         cursor.Close();
         return false;
     }
@@ -158,9 +161,12 @@ bool HttpBatch::NextSlice(pg::Transaction &tx, core::SliceBudget &budget)
 void HttpBatch::Deliver()
 {
     outcomes_.assign(slice_.size(), Outcome{});
+    attempts_.clear();
     std::vector<http::Request> requests;
     std::vector<size_t> message_of;  // slice index of each request
+    std::vector<size_t> attempt_of;  // attempts_ index of each request
     const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    const std::int64_t now_us = pg::NowUs();
     for (size_t i = 0; i < slice_.size(); i++) {
         pg::Row &row = slice_[i];
         Outcome &o = outcomes_[i];
@@ -172,15 +178,29 @@ void HttpBatch::Deliver()
         }
         const Route &route = config_.routes[route_index];
         const int retry_count = row[kRetryCount] ? std::stoi(*row[kRetryCount]) : 0;
+        const std::int64_t msg_id = std::stoll(row[kMsgId].value_or("0"));
+        const std::string id = core::WebhookId(config_.queue, config_.consumer, msg_id);
+        DeliveryAttempt &attempt = attempts_.emplace_back();
+        attempt.event_type = route.event_type;
+        attempt.owner = route.owner;
+        attempt.msg_id = std::to_string(msg_id);
+        attempt.attempt = retry_count + 1;
+        attempt.webhook_id = id;
+        attempt.at_us = now_us;
+        auto not_sent = [&](Outcome outcome) {
+            o = std::move(outcome);
+            attempts_.back().error = o.reason;
+        };
         // The allow-list may have changed since the route was declared.
         if (std::string refusal = HttpTargetError(route.url, route.owner_is_superuser); !refusal.empty()) {
-            o = {Outcome::Retry, core::BackoffSeconds(config_.retry_after_seconds, retry_count), "not sent: " + refusal};
+            not_sent({Outcome::Retry, core::BackoffSeconds(config_.retry_after_seconds, retry_count),
+                      "not sent: " + refusal});
             continue;
         }
         core::WebhookMessage m;
         m.queue = config_.queue;
         m.consumer = config_.consumer;
-        m.msg_id = std::stoll(row[kMsgId].value_or("0"));
+        m.msg_id = msg_id;
         m.batch_id = std::stoll(row[kBatchId].value_or("0"));
         m.type = row[kType];
         m.payload = row[kPayload];
@@ -194,7 +214,7 @@ void HttpBatch::Deliver()
         try {
             request.body = core::WebhookBody(m);
         } catch (const core::UnsendablePayload &e) {
-            o = {Outcome::Dead, 0, std::string("not sent: ") + e.what()};
+            not_sent({Outcome::Dead, 0, std::string("not sent: ") + e.what()});
             continue;
         }
         m.payload.reset();
@@ -202,7 +222,6 @@ void HttpBatch::Deliver()
         request.url = route.url;
         request.timeout_ms = std::min<long>(route.timeout_ms > 0 ? route.timeout_ms : config::HttpTimeoutMs(),
                                             config::HttpTimeoutMs());
-        const std::string id = core::WebhookId(config_.queue, config_.consumer, m.msg_id);
         request.headers = route.headers;
         request.headers.push_back("Content-Type: application/json");
         request.headers.push_back("webhook-id: " + id);
@@ -210,14 +229,15 @@ void HttpBatch::Deliver()
         if (route.secret) {
             std::optional<std::string> key = core::ParseWebhookSecret(*route.secret);
             if (!key) {  // never sent unsigned
-                o = {Outcome::Retry, core::BackoffSeconds(config_.retry_after_seconds, retry_count),
-                     "not sent: the route's signing secret is not a valid whsec_ secret"};
+                not_sent({Outcome::Retry, core::BackoffSeconds(config_.retry_after_seconds, retry_count),
+                          "not sent: the route's signing secret is not a valid whsec_ secret"});
                 continue;
             }
             request.headers.push_back("webhook-signature: " + core::SignWebhook(*key, id, now, request.body));
         }
         requests.push_back(std::move(request));
         message_of.push_back(i);
+        attempt_of.push_back(attempts_.size() - 1);
     }
 
     const std::string delivering = "pgque_worker: consumer \"" + config_.consumer + "\" of queue \"" +
@@ -227,6 +247,14 @@ void HttpBatch::Deliver()
     auto interrupts = [] { pg::Call([] { CHECK_FOR_INTERRUPTS(); }); };  // SIGTERM: exit; the batch comes again
     auto judge = [&](size_t k, const http::Response &r) {
         const pg::Row &row = slice_[message_of[k]];
+        out_.http[stats::HttpClassOf(r.error.empty() ? r.status : 0)]++;
+        DeliveryAttempt &attempt = attempts_[attempt_of[k]];
+        if (r.error.empty())
+            attempt.status = r.status;
+        else
+            attempt.error = r.error;
+        attempt.response = r.body_excerpt;
+        attempt.duration_seconds = r.duration_seconds;
         core::HttpVerdict v = core::JudgeResponse(r.status, r.error, r.body_excerpt, r.retry_after_seconds,
                                                   config_.retry_after_seconds,
                                                   row[kRetryCount] ? std::stoi(*row[kRetryCount]) : 0);
@@ -238,7 +266,9 @@ void HttpBatch::Deliver()
         o.reason = pg::ForDatabase(v.reason);
     };
     if (!replay_) {
+        const std::int64_t started_us = pg::NowUs();
         std::vector<http::Response> responses = client_.PostAll(requests, interrupts);
+        out_.handler_us += pg::NowUs() - started_us;
         for (size_t k = 0; k < responses.size(); k++)
             judge(k, responses[k]);
         return;
@@ -250,9 +280,12 @@ void HttpBatch::Deliver()
         journal_.MarkInFlight(id);
         if (int deaths = journal_.DeathsOf(id); deaths >= limit) {
             outcomes_[message_of[k]] = {Outcome::Dead, 0, CrashReason(deaths)};
+            attempts_[attempt_of[k]].error = "not sent: " + CrashReason(deaths);
             continue;
         }
+        const std::int64_t started_us = pg::NowUs();
         std::vector<http::Response> responses = client_.PostAll({requests[k]}, interrupts);
+        out_.handler_us += pg::NowUs() - started_us;
         judge(k, responses.at(0));
     }
 }

@@ -153,7 +153,9 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
     std::optional<pg::Error> cancelled;
     size_t cancelled_row = n;
     if (!replay_) {
+        const std::int64_t started_us = pg::NowUs();
         std::optional<pg::Error> failure = tx_.Subtransaction([&] { CallRange(rows, route, 0, n); });
+        out_.handler_us += pg::NowUs() - started_us;
         if (!failure) {
             out_.processed += routed;
             return;
@@ -182,8 +184,10 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
                 continue;
             }
         }
+        const std::int64_t started_us = pg::NowUs();
         std::optional<pg::Error> error =
             i == cancelled_row ? cancelled : tx_.Subtransaction([&] { CallRange(rows, route, i, i + 1); });
+        out_.handler_us += pg::NowUs() - started_us;
         if (error)
             Fail(msg_ids[i], error->what());
         else

@@ -133,6 +133,7 @@ std::vector<Response> HttpClient::PostAll(const std::vector<Request> &requests,
                     continue;
                 Transfer *t = nullptr;
                 curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char **>(&t));
+                curl_easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME, &t->response->duration_seconds);
                 if (m->data.result == CURLE_OK) {
                     curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &t->response->status);
                     t->response->ok = t->response->status >= 200 && t->response->status < 300;

@@ -119,6 +119,7 @@ private:
     std::string activity_;
     std::set<std::string> logged_unhandled_;
     std::string last_logged_error_;
+    std::string last_history_error_;
 };
 
 void ConsumerWorker::InstallExitHandlers()
@@ -201,6 +202,7 @@ void ConsumerWorker::SetIdle(bool idle)
 bool ConsumerWorker::ProcessBatch()
 {
     dispatch::BatchOutcome out;
+    const std::int64_t started_us = pg::NowUs();
     if (config_.IsHttp()) {
         if (!http_)
             http_ = std::make_unique<http::HttpClient>(config::HttpMaxConnections());
@@ -208,10 +210,10 @@ bool ConsumerWorker::ProcessBatch()
     } else {
         pg::Transaction tx(activity_.c_str());
         out = dispatch::DispatchSqlBatch(tx, config_, journal_);
-        if (out.messages > 0)
-            dispatch::RecordBatchStats(tx, config_, out);
         tx.Commit();
     }
+    if (out.messages > 0)
+        dispatch::CountBatch(config_, out, pg::NowUs() - started_us);
     journal_.Clear();  // its outcome is committed
     LogOutcome(out);
     // After large messages, give the memory back to the system rather than
@@ -240,6 +242,9 @@ void ConsumerWorker::LogOutcome(const dispatch::BatchOutcome &out)
         failures_unlogged_ = 0;
         failures_logged_at_ = now;
     }
+    if (!out.history_error.empty() && out.history_error != last_history_error_)
+        Log(who + ": could not write the webhook history (deliveries are not affected): " + out.history_error);
+    last_history_error_ = out.history_error;
     // Once per event type, not once per message, and for a bounded number of
     // types: a producer must not be able to fill the log or this process's
     // memory with made-up types.

@@ -78,10 +78,6 @@ constexpr const char *kReadinessSql =
     "          WHEN NOT r.rolbypassrls THEN"
     "            'pgque_worker.role \"' || r.rolname || '\" must be a superuser or have BYPASSRLS'"
     "            || ' (route secrets and headers are readable by their owners only)'"
-    "          WHEN NOT coalesce(pg_catalog.has_table_privilege("
-    "                 pg_catalog.to_regclass('pgque_worker.consumer_stats'), 'SELECT, INSERT, UPDATE'), true) THEN"
-    "            'pgque_worker.role \"' || r.rolname || '\" needs SELECT, INSERT and UPDATE on'"
-    "            || ' pgque_worker.consumer_stats'"
     "        END"
     "          FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER),"
     // pgque_pgq's start()/stop() switch this database's ticking (upstream

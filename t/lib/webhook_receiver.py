@@ -59,6 +59,8 @@ class Handler(BaseHTTPRequestHandler):
             status = 200
         elif self.path == "/gone":
             status, reply = 410, b"gone"
+        elif self.path == "/moved":
+            status, reply, extra = 301, b"moved", {"Location": "/ok"}
         elif self.path == "/retry_after" and attempt == 1:
             status, reply, extra = 429, b"slow down", {"Retry-After": "2"}
         elif self.path == "/latin1":

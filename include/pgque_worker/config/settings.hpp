@@ -22,6 +22,8 @@ int HttpTimeoutMs();                         // upper bound of a route's timeout
 std::string HttpAllowedHosts();
 std::size_t MaxBatchBytes();                 // memory a consumer worker holds of a batch at once
 int PoisonCrashLimit();                      // deaths in flight before a message is dead-lettered
+int MaxTrackedConsumers();                   // entries of the shared counters hash (fixed at start)
+int WebhookHistory();                        // attempts per webhook history table; 0: no history
 // pgque_worker.databases. Calls PostgreSQL (palloc): use inside pg::Call.
 bool DatabaseAllowed(const char *datname);
 

@@ -1,8 +1,9 @@
 // What became of a batch, and the bookkeeping both dispatchers share: the
-// counters of pgque_worker.consumer_stats.
+// consumer's counters in shared memory (src/stats).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -11,6 +12,7 @@
 
 #include "pgque_worker/dispatch/consumer_config.hpp"
 #include "pgque_worker/pg/spi.hpp"
+#include "pgque_worker/stats/consumer_counters.hpp"
 
 namespace pgque::dispatch {
 
@@ -22,9 +24,12 @@ struct BatchOutcome {
     long unhandled = 0;     // no route: acked without a handler
     bool replayed = false;  // the batch was replayed one message at a time after a death
     std::size_t bytes = 0;  // of its messages, as read
+    std::int64_t handler_us = 0;  // in SQL handler calls, or waiting for HTTP responses
+    std::int64_t http[stats::kHttpClasses] = {};  // delivery attempts by response class
     std::vector<std::string> unhandled_types;
     std::vector<std::string> dead_letters;  // "message <id>: <reason>", one per message
     std::string last_error;
+    std::string history_error;  // why the webhook history missed attempts of the batch (logged, not fatal)
 };
 
 // Notes a message type without a route (at most 64 bytes of it, at most
@@ -35,8 +40,9 @@ void NoteUnhandled(BatchOutcome &out, std::set<std::string> &seen, const std::op
 // ones whose retries were spent, which nack() dead-lettered. One query.
 void NoteSpentRetries(pg::Transaction &tx, BatchOutcome &out, const std::map<std::string, std::string> &nacked);
 
-// Adds a batch's outcome to pgque_worker.consumer_stats, in the transaction
-// that acks it (so the counters are exact).
-void RecordBatchStats(pg::Transaction &tx, const ConsumerConfig &config, const BatchOutcome &out);
+// Adds a batch's outcome, which took batch_us from receive to commit, to the
+// consumer's counters in shared memory. Call after the commit that acked it:
+// a batch that rolls back counts nothing. No table write.
+void CountBatch(const ConsumerConfig &config, const BatchOutcome &out, std::int64_t batch_us);
 
 }  // namespace pgque::dispatch

@@ -27,6 +27,7 @@ struct Response {
     std::string error;        // transport error (timeout, refused, ...), empty otherwise
     std::string body_excerpt; // the start of the response body, raw bytes (not validated)
     std::optional<double> retry_after_seconds;  // the Retry-After header, when given and valid
+    double duration_seconds = 0;  // from the start of the request to its end (or failure)
 };
 
 class HttpClient {
