@@ -681,6 +681,25 @@ select c.queue, c.consumer, r.event_type, r.kind,
   from pgque_worker.route r join pgque_worker.consumer c on c.id = r.consumer_id
   cross join lateral pgque_worker._route_credentials(r.consumer_id, r.event_type) k;
 
+-- Whether the pgque API here is one that superusers installed: schema pgque
+-- and every function in it belong to superusers. The SECURITY DEFINER
+-- functions below call that API as their (superuser) owner, as the workers
+-- do, and only then: a role that created schema pgque where the API is
+-- missing could otherwise have its functions run as a superuser.
+create function pgque_worker._pgque_api_trusted()
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select exists (select from pg_catalog.pg_namespace n
+                     join pg_catalog.pg_roles o on o.oid = n.nspowner
+                    where n.nspname = 'pgque' and o.rolsuper)
+       and not exists (select from pg_catalog.pg_proc p
+                         join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+                         join pg_catalog.pg_roles o on o.oid = p.proowner
+                        where n.nspname = 'pgque' and not o.rolsuper)
+$$;
+
 -- A consumer's lag as pgque reports it; NULLs while the database has no
 -- pgque API (pgque_worker may be installed first). SECURITY DEFINER: lag is
 -- not secret, and readers of the view need not be pgque_reader.
@@ -690,18 +709,8 @@ language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    -- Called as this function's (superuser) owner: only an API that
-    -- superusers installed, as the workers require too (a role that created
-    -- schema pgque where the API is missing could otherwise run its code
-    -- here as a superuser).
     if to_regprocedure('pgque.get_consumer_info(text,text)') is null
-       or exists (select from pg_catalog.pg_namespace n
-                    join pg_catalog.pg_roles o on o.oid = n.nspowner
-                   where n.nspname = 'pgque' and not o.rolsuper)
-       or exists (select from pg_catalog.pg_proc p
-                    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-                    join pg_catalog.pg_roles o on o.oid = p.proowner
-                   where n.nspname = 'pgque' and not o.rolsuper) then
+       or not pgque_worker._pgque_api_trusted() then
         return;
     end if;
     select i.lag, i.pending_events into lag, pending_events
@@ -850,7 +859,8 @@ declare
     v_pgque_pgq boolean := exists (select from pg_catalog.pg_extension where extname = 'pgque_pgq');
     v_seq text;
 begin
-    if pg_catalog.to_regprocedure('pgque.get_queue_info()') is null then
+    if pg_catalog.to_regprocedure('pgque.get_queue_info()') is null
+       or not pgque_worker._pgque_api_trusted() then
         return;
     end if;
     for queue, events_pending, ticker_lag_seconds in

@@ -52,7 +52,8 @@ $node->safe_psql('app2', qq{
     CREATE FUNCTION pgque.get_consumer_info(queue text, consumer text, OUT lag interval, OUT pending_events bigint)
         RETURNS SETOF record $escalate;
     CREATE FUNCTION pgque.get_queue_info(OUT queue_name text, OUT ev_new bigint, OUT queue_ticker_paused bool,
-        OUT queue_external_ticker bool, OUT last_tick_id bigint) RETURNS SETOF record $escalate;
+        OUT queue_external_ticker bool, OUT last_tick_id bigint, OUT ticker_lag interval)
+        RETURNS SETOF record $escalate;
     CREATE FUNCTION pgque.get_consumer_info(OUT queue_name text, OUT consumer_name text, OUT current_batch bigint,
         OUT last_tick bigint) RETURNS SETOF record $escalate;
     CREATE FUNCTION pgque.ticker(text) RETURNS bigint $escalate;
@@ -62,7 +63,9 @@ $node->safe_psql('app2', qq{
 });
 is($node->safe_psql('app2', q{SET ROLE dbo2; SELECT lag IS NULL FROM pgque_worker._consumer_lag('x', 'y')}), 't',
     'the consumers view asks no lag of a pgque schema that a non-superuser owns');
-is($superuser->('dbo2'), 'f', 'so its function did not run as a superuser');
+is($node->safe_psql('app2', q{SET ROLE dbo2; SELECT count(*) FROM pgque_worker.queue_metrics}), '0',
+    'nor do the queue metrics');
+is($superuser->('dbo2'), 'f', 'so its functions did not run as a superuser');
 ok(wait_for($node, 'app2', q{SELECT state || ': ' || last_error FROM pgque_worker.workers WHERE database = 'app2'},
     'refused: schema pgque or a function in it belongs to a role that is not a superuser; the workers call '
     . 'the pgque API with their own privileges and serve only an API installed by a superuser'),
