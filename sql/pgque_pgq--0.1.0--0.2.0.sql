@@ -1316,6 +1316,11 @@ begin
             return query select 'scheduler'::text, 'not served'::text,
                 'pgque_worker is installed but no worker serves this database: check '
                 'shared_preload_libraries and pgque_worker.databases'::text;
+        elsif w.state not in ('running', 'starting') then
+            -- refused, pgque_worker.serve_database off, waiting for a slot...
+            return query select 'scheduler'::text, 'not served'::text,
+                format('the worker of this database is %s%s', w.state,
+                       coalesce(': ' || w.last_error, ''));
         else
             return query select 'scheduler'::text, 'pgque_worker'::text,
                 format('worker state=%s, ticks=%s, last_tick=%s%s', w.state, w.ticks,
