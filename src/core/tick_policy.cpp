@@ -8,6 +8,20 @@ namespace pgque::core {
 void TickPolicy::NoteCommits(const std::vector<CommittedWrite> &commits)
 {
     commits_.insert(commits_.end(), commits.begin(), commits.end());
+    // A commit a queue's last tick does not contain leaves it pending,
+    // whether or not this pass looks at the queue.
+    for (const CommittedWrite &c : commits)
+        for (const std::string &name : c.queues) {
+            auto it = queues_.find(name);
+            if (it != queues_.end() && CommitMayBeMissing(name, it->second))
+                it->second.pending = true;
+        }
+}
+
+void TickPolicy::NoteConsumersChanged()
+{
+    for (auto &entry : queues_)
+        entry.second.all_busy = false;
 }
 
 void TickPolicy::NoteLostCommits()
@@ -26,13 +40,19 @@ PassScope TickPolicy::Scope(bool periodic_due, bool full_due, std::int64_t now_u
     for (const CommittedWrite &c : commits_) {
         if (c.queues.empty())
             scope.all = true;
-        names.insert(c.queues.begin(), c.queues.end());
+        for (const std::string &name : c.queues) {
+            auto it = queues_.find(name);
+            if (it == queues_.end() || periodic_due || !it->second.all_busy)
+                names.insert(name);
+        }
     }
     if (scope.all)
         return scope;
-    for (const auto &entry : queues_)
-        if (entry.second.pending || (periodic_due && entry.second.idle_tick_due_us <= now_us))
+    for (const auto &entry : queues_) {
+        const QueueMemory &m = entry.second;
+        if ((m.pending && (periodic_due || !m.all_busy)) || (periodic_due && m.idle_tick_due_us <= now_us))
             names.insert(entry.first);
+    }
     scope.queues.assign(names.begin(), names.end());
     return scope;
 }
@@ -117,11 +137,12 @@ TickAction TickPolicy::Decide(const QueueObservation &queue, bool periodic_due)
         return TickAction::None;
 
     memory.pending = IsPending(queue, first_seen ? nullptr : &memory);
+    memory.all_busy = memory.pending && queue.consumers > 0 && queue.busy_consumers >= queue.consumers;
 
     if (memory.pending && queue.consumers > queue.busy_consumers)
         return TickAction::Force;
-    if (memory.pending && queue.consumers > 0)
-        return TickAction::Threshold;  // all busy: the batch may grow
+    if (memory.pending && queue.consumers > 0)  // all busy: the batch may grow
+        return PgqWouldTick(queue, memory) ? TickAction::Threshold : TickAction::None;
     if (!periodic_due)
         return TickAction::None;
     return PgqWouldTick(queue, memory) ? TickAction::Threshold : TickAction::None;
@@ -134,6 +155,7 @@ void TickPolicy::RecordTick(const std::string &queue, const TxidSnapshot &snapsh
     memory.last_tick_snapshot = snapshot;
     memory.last_tick_after_us = taken_after_us;
     memory.pending = false;
+    memory.all_busy = true;
 }
 
 void TickPolicy::EndPass(bool full)

@@ -133,9 +133,9 @@ private:
 
     void ApplySettings();
     void ReloadIfAsked();
-    bool TakeWakes(std::vector<WakeRecord> &commits, bool &lost);
-    std::vector<core::CommittedWrite> NameQueues(pg::Transaction &tx,
-                                                 const std::vector<WakeRecord> &records);
+    void TakeWakes(std::vector<WakeRecord> &commits, bool &lost, bool &consumer_changed);
+    bool NameQueues(pg::Transaction *tx, const std::vector<WakeRecord> &records,
+                    std::vector<core::CommittedWrite> &commits);
     core::QueueObservation Observe(pg::Transaction &tx, const pg::Row &row);
     void TickPass(bool periodic_due, bool full_due);
     void ReconcileConsumers(bool config_changed);
@@ -192,12 +192,12 @@ void DatabaseWorker::ReloadIfAsked()
 }
 
 // Commits announced since the last call (lost: the ring overflowed), and
-// whether anything woke us at all.
-bool DatabaseWorker::TakeWakes(std::vector<WakeRecord> &commits, bool &lost)
+// whether a consumer started or finished a batch.
+void DatabaseWorker::TakeWakes(std::vector<WakeRecord> &commits, bool &lost, bool &consumer_changed)
 {
     SpinLockAcquire(&slot_.mutex);
     std::uint64_t count = slot_.wake_count;
-    bool consumer_changed = slot_.consumer_changed;
+    consumer_changed = slot_.consumer_changed;
     slot_.consumer_changed = false;
     std::uint64_t first = wakes_seen_;
     lost = count - first > static_cast<std::uint64_t>(kWakeRingSize);
@@ -211,25 +211,28 @@ bool DatabaseWorker::TakeWakes(std::vector<WakeRecord> &commits, bool &lost)
 
     wakes_seen_ = count;
     commits.assign(copy, copy + n);
-    return n > 0 || lost || consumer_changed;
 }
 
 // The commits with the names of the queues they wrote. A commit whose
 // queues are all gone (dropped) needs nothing; one whose queues are unknown
-// (or cannot be named) may concern any queue.
-std::vector<core::CommittedWrite> DatabaseWorker::NameQueues(pg::Transaction &tx,
-                                                             const std::vector<WakeRecord> &records)
+// (or cannot be named) may concern any queue. Ids not cached are looked up
+// in tx; without one (tx null), false when a lookup is needed.
+bool DatabaseWorker::NameQueues(pg::Transaction *tx, const std::vector<WakeRecord> &records,
+                                std::vector<core::CommittedWrite> &commits)
 {
     std::string missing;
     for (const WakeRecord &r : records)
         for (int i = 0; i < r.queue_count; i++)
             if (!queue_names_.count(r.queue_ids[i]))
                 missing += (missing.empty() ? "{" : ",") + std::to_string(r.queue_ids[i]);
-    if (!missing.empty() && queue_names_sql_)
-        for (const pg::Row &row : tx.Query(queue_names_sql_, {missing + "}"}))
+    if (!missing.empty() && queue_names_sql_) {
+        if (!tx)
+            return false;
+        for (const pg::Row &row : tx->Query(queue_names_sql_, {missing + "}"}))
             queue_names_[std::stoi(row[0].value_or("0"))] = row[1].value_or("");
+    }
 
-    std::vector<core::CommittedWrite> commits;
+    commits.clear();
     for (const WakeRecord &r : records) {
         core::CommittedWrite c{r.txid, r.started_us, {}};
         if (r.queue_count > 0 && queue_names_sql_) {
@@ -243,7 +246,7 @@ std::vector<core::CommittedWrite> DatabaseWorker::NameQueues(pg::Transaction &tx
         }
         commits.push_back(std::move(c));
     }
-    return commits;
+    return true;
 }
 
 core::QueueObservation DatabaseWorker::Observe(pg::Transaction &tx, const pg::Row &row)
@@ -274,12 +277,18 @@ void DatabaseWorker::TickPass(bool periodic_due, bool full_due)
 {
     std::vector<WakeRecord> records;
     bool lost = false;
-    TakeWakes(records, lost);
+    bool consumer_changed = false;
+    TakeWakes(records, lost, consumer_changed);
     if (lost)
         policy_.NoteLostCommits();
-    // Nothing written, nothing pending, no timer: no transaction at all (a
-    // consumer finishing a batch wakes us for the pending queues only).
-    if (records.empty() && readiness_ == Readiness::Ready) {
+    if (consumer_changed)
+        policy_.NoteConsumersChanged();
+    // Nothing to look at (the queues written have busy consumers, nothing
+    // pending, no timer): no transaction at all.
+    std::vector<core::CommittedWrite> commits;
+    bool noted = readiness_ == Readiness::Ready && NameQueues(nullptr, records, commits);
+    if (noted) {
+        policy_.NoteCommits(commits);
         core::PassScope scope = policy_.Scope(periodic_due, full_due, pg::NowUs());
         if (!scope.all && scope.queues.empty()) {
             policy_.EndPass(false);
@@ -322,7 +331,10 @@ void DatabaseWorker::TickPass(bool periodic_due, bool full_due)
             SetReadiness(Readiness::Ready);
         }
 
-        policy_.NoteCommits(NameQueues(tx, records));
+        if (!noted) {
+            NameQueues(&tx, records, commits);
+            policy_.NoteCommits(commits);
+        }
         core::PassScope scope = policy_.Scope(periodic_due, full_due, pg::NowUs());
         full = scope.all;
         std::vector<core::QueueObservation> observed;

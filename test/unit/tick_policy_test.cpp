@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "pgque_worker/core/tick_policy.hpp"
 
 using namespace pgque::core;
@@ -215,14 +217,46 @@ TEST(TickPolicy, PassWokenByCommitsLooksAtTheQueuesWrittenAndThePendingOnes)
     EXPECT_TRUE(p.Scope(false, false, 0).queues.empty());  // nothing to do: no pass
     EXPECT_TRUE(p.Scope(true, true, 0).all);     // full: every queue
 
+    // Just ticked: every consumer has a tick to receive; a commit to b
+    // needs no pass until a consumer moves (or the periodic check).
     p.NoteCommits({{120, 2000, {"b"}}});
+    EXPECT_TRUE(p.Scope(false, false, 0).queues.empty());
+    std::vector<std::string> periodic = p.Scope(true, false, 0).queues;
+    EXPECT_NE(std::find(periodic.begin(), periodic.end(), "b"), periodic.end());
+    p.NoteConsumersChanged();
     PassScope scope = p.Scope(false, false, 0);
     EXPECT_FALSE(scope.all);
     EXPECT_EQ(scope.queues, std::vector<std::string>{"b"});
-    // b's consumer is busy: b stays pending and is looked at again.
+    // b's consumer is busy (its batch is open): b stays pending.
     EXPECT_EQ(p.Decide(Queue(1, 1, 1, "b"), false), TickAction::Threshold);
     p.EndPass(false);
+    EXPECT_TRUE(p.Scope(false, false, 0).queues.empty());
+    // It finishes its batch: b is looked at again.
+    p.NoteConsumersChanged();
     EXPECT_EQ(p.Scope(false, false, 0).queues, std::vector<std::string>{"b"});
+    EXPECT_EQ(p.Decide(Queue(1, 1, 0, "b"), false), TickAction::Force);
+}
+
+TEST(TickPolicy, BusyConsumersAndPgqThresholdsNotReachedMeanNoTickerCall)
+{
+    TickPolicy p = TickedOnce();
+    QueueObservation q = Idle(7, 1, 101, 10);  // 10 events, 1 s since the tick
+    q.busy_consumers = 1;
+    EXPECT_EQ(p.Decide(q, false), TickAction::None);
+    q = Idle(7, 3, 103, 10);  // ticker_max_lag reached
+    q.busy_consumers = 1;
+    EXPECT_EQ(p.Decide(q, false), TickAction::Threshold);
+}
+
+TEST(TickPolicy, CommitInFlightDuringATickLeavesTheQueuePendingEvenIfNotLookedAt)
+{
+    TickPolicy p = TickedOnce();  // orders ticked: its consumer is busy
+    p.NoteCommits({{105, 900, {"orders"}}});
+    EXPECT_TRUE(p.Scope(false, false, 0).queues.empty());
+    p.EndPass(false);
+    p.NoteConsumersChanged();  // the consumer finished its batch
+    EXPECT_EQ(p.Scope(false, false, 0).queues, std::vector<std::string>{"orders"});
+    EXPECT_EQ(p.Decide(Queue(0), false), TickAction::Force);  // PgQ counts nothing new
 }
 
 TEST(TickPolicy, CommitOfUnknownQueuesOrLostAnnouncementsMeanAFullPass)

@@ -20,7 +20,8 @@
 //    tick_interval, and ticker(queue) called only when PgQ would tick.
 //
 // What a pass looks at (Scope): a pass woken by commits looks only at the
-// queues those commits wrote and the queues still pending; the periodic
+// queues those commits wrote and the queues still pending, leaving out those
+// whose consumers are all busy until a consumer starts or finishes a batch; the periodic
 // check (every tick_interval) adds the queues whose idle tick PgQ's rule
 // makes due by now (predicted from the ticks observed); a full pass (the
 // worker's slower timer, after lost announcements, or after a commit whose
@@ -85,6 +86,8 @@ public:
     // Announcements were lost (the ring overflowed): every queue may have
     // events that no tick contains.
     void NoteLostCommits();
+    // A consumer started or finished a batch (which one is not known).
+    void NoteConsumersChanged();
 
     // What this pass must look at. periodic_due: tick_interval has passed
     // since the last periodic check; full_due: time to look at every queue.
@@ -122,6 +125,11 @@ private:
         // When PgQ would next tick it idle (its thresholds as last observed);
         // 0: at once (unknown).
         std::int64_t idle_tick_due_us = 0;
+        // Every consumer was busy when last seen, or the queue was ticked
+        // since (each consumer then has a tick it has not received): until
+        // a consumer changes, a commit to it needs no pass, only PgQ's
+        // thresholds at the periodic check.
+        bool all_busy = false;
     };
 
     bool CommitMayBeMissing(const std::string &queue, const QueueMemory &memory) const;
