@@ -145,7 +145,7 @@ def main(work_dir, out_dir):
             "## Backlog",
             "",
             f"{backlog['events']} events queued while the consumer was paused (batches of 10,000), then resumed: "
-            f"drained at {backlog['events_per_second']:.0f} events/s. The consumer worker's RSS: "
+            f"drained at {backlog['events_per_second']:.0f} events/s. The consumer worker's anonymous RSS: "
             f"{backlog['baseline_rss_kb'] / 1024:.1f} MB after a warm-up batch (baseline), "
             f"peak {backlog['peak_rss_kb'] / 1024:.1f} MB while draining, "
             f"{backlog['after_rss_kb'] / 1024:.1f} MB after. Load average: {backlog['load']}.",

@@ -192,7 +192,8 @@ consumer_pid() {
   sql bench_worker "SELECT pid FROM pgque_worker.consumers WHERE queue = 'backlog' AND pid IS NOT NULL"
 }
 processed() { sql bench_worker "SELECT coalesce(processed, 0) FROM pgque_worker.consumers WHERE queue = 'backlog'"; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Anonymous RSS: the process's own memory, not the shared buffers it touched.
+rss_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # Warm-up: the consumer worker handles a first batch; its RSS then is the baseline.
 sql bench_worker "SELECT pgque.send_batch('backlog', 'bench', array_agg(i::text)) FROM generate_series(1, 1000) i" >/dev/null
 for _ in $(seq 600); do [ "$(processed)" -ge 1000 ] && break; sleep 0.1; done
@@ -224,30 +225,9 @@ cat > "$work/backlog.json" <<JSON
 JSON
 
 echo "== webhooks: local nginx receiver, wrk for its ceiling"
-receiver_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx;
-    log_format webhook '\$msec \$http_webhook_id';
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$receiver_port;
-        location / {
-            access_log $work/nginx/webhooks.log webhook;
-            return 204;
-        }
-    }
-}
-NGINX
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
-stop_nginx() { [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; }
-trap 'stop_nginx; cleanup' EXIT
+receiver_port=$(free_port)
+start_receiver "$work" "$receiver_port"
+trap 'stop_receiver "$work"; cleanup' EXIT
 body=$(python3 -c 'import json; print(json.dumps({"queue": "hooks", "consumer": "throughput", "msg_id": 123456, "batch_id": 789, "type": "bench", "payload": {"n": 1, "note": "a payload of a typical size"}, "retry_count": None, "created_at": "2026-11-24T21:00:00.000000+00:00", "extra1": None, "extra2": None, "extra3": None, "extra4": None}))')
 printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["webhook-id"] = "msg_wrk_1"\n' \
     "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$body")" > "$work/post.lua"
