@@ -4,6 +4,7 @@
 #   make test                unit tests, pg_regress and TAP against a real PostgreSQL 15
 #   make demo                a throwaway cluster that shows the whole thing working
 #   make bench               latency / throughput benchmarks (never part of make test)
+#   make soak                SOAK_MINUTES (60) of sustained load, checked and plotted (never part of make test)
 
 PG_CONFIG ?= pg_config
 
@@ -45,7 +46,7 @@ include $(PGXS)
 -include $(SRCS:.cpp=.d)
 EXTRA_CLEAN = $(SRCS:.cpp=.d) build
 
-.PHONY: deps test unit demo bench regress-inputs
+.PHONY: deps test unit demo bench soak regress-inputs
 regress-inputs:
 	mkdir -p $(REGRESS_DIR)
 	ln -sfn $(abspath sql-tests) $(REGRESS_DIR)/sql
@@ -66,3 +67,7 @@ demo: deps
 bench:
 	scripts/install-deps.sh bench
 	scripts/bench.sh
+
+soak:
+	scripts/install-deps.sh bench
+	scripts/soak.sh

@@ -1,16 +1,20 @@
 // Dispatch throughput (events/s) of a no-op handler, three ways, each over
-// a queue preloaded with the same events in the same batches:
+// a queue preloaded with the same events in batches of --batch events:
 //
-//   raw      the limit: a server-side loop of receive/ack with no handler,
-//            committing each page (no dispatch at all)
+//   raw      the reference: a server-side loop of receive(q, c, <whole
+//            batch>) + ack with no handler, committing each batch (the
+//            engine's whole-batch drain rate; no dispatch at all)
 //   worker   pgque_worker's consumer worker calling the handler (time from
-//            resume() until every event is counted as processed)
-//   client   an external consumer like pgque's Go client: receive over a
-//            connection, then one statement per message calling the same
-//            handler, then ack
+//            its process running after resume() until every event is
+//            counted as processed)
+//   client   an external consumer like pgque's clients: receive a whole
+//            batch over a connection, then one statement per message
+//            calling the same handler, then ack
 //
-//   dispatch_bench --conninfo C --db-worker A --db-other B --events N --page 100
+//   dispatch_bench --conninfo C --db-worker A --db-other B --events N --batch 1000
 //
+// Queues (created by bench.sh): worker_<batch> in A (consumer c, paused,
+// ticker_max_count = batch), raw_<batch> and client_<batch> in B.
 // Prints one JSON object per way.
 #include <libpq-fe.h>
 
@@ -33,12 +37,13 @@ using Clock = std::chrono::steady_clock;
 
 
 
-// Sends `events` events to queue in transactions of 1000, each ticked into a
-// batch of its own (by hand where the worker does not tick).
-void Preload(PGconn *conn, const std::string &queue, long events, bool tick_by_hand)
+// Sends `events` events to queue, one transaction per batch. The
+// worker's queue is ticked by the worker (ticker_max_count = batch); the
+// others by hand, one tick per transaction.
+void Preload(PGconn *conn, const std::string &queue, long events, long batch, bool tick_by_hand)
 {
-    for (long done = 0; done < events; done += 1000) {
-        std::string from = std::to_string(done + 1), to = std::to_string(std::min(done + 1000, events));
+    for (long done = 0; done < events; done += batch) {
+        std::string from = std::to_string(done + 1), to = std::to_string(std::min(done + batch, events));
         Value(conn, "SELECT pgque.send_batch($1, 'bench', array_agg(i::text)) FROM generate_series($2::int, $3::int) i",
               {queue.c_str(), from.c_str(), to.c_str()});
         if (tick_by_hand) {
@@ -48,30 +53,29 @@ void Preload(PGconn *conn, const std::string &queue, long events, bool tick_by_h
     }
 }
 
-void Report(const char *way, long events, double seconds)
+void Report(const char *way, long events, long batch, double seconds)
 {
-    std::printf("{\"way\": \"%s\", \"events\": %ld, \"seconds\": %.3f, \"events_per_second\": %.0f}\n", way,
-                events, seconds, events / seconds);
+    std::printf("{\"way\": \"%s\", \"batch\": %ld, \"events\": %ld, \"seconds\": %.3f, "
+                "\"events_per_second\": %.0f}\n",
+                way, batch, events, seconds, events / seconds);
     std::fflush(stdout);
 }
 
-double RawDrain(PGconn *conn, const std::string &page)
+double RawDrain(PGconn *conn, const std::string &queue)
 {
     auto t0 = Clock::now();
     Value(conn, "DO $$ DECLARE b bigint; n int; BEGIN LOOP "
-                "SELECT max(batch_id), count(*) INTO b, n FROM pgque.receive('raw', 'c', " + page + "); "
+                "SELECT max(batch_id), count(*) INTO b, n FROM pgque.receive('" + queue + "', 'c', 2147483647); "
                 "EXIT WHEN n = 0; PERFORM pgque.ack(b); COMMIT; END LOOP; END $$");
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double Client(PGconn *conn, const std::string &page)
+double Client(PGconn *conn, const std::string &queue)
 {
     auto t0 = Clock::now();
     for (;;) {
-        PGresult *r = PQexecParams(conn, ("SELECT batch_id, m::text FROM pgque.receive('client', 'c', " + page + ") m").c_str(),
-                                   0, nullptr, nullptr, nullptr, nullptr, 0);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK)
-            Die("receive", conn);
+        PGresult *r = bench::Exec(conn, "SELECT batch_id, m::text FROM pgque.receive($1, 'c', 2147483647) m",
+                                  {queue.c_str()});
         int n = PQntuples(r);
         if (n == 0) {
             PQclear(r);
@@ -86,12 +90,22 @@ double Client(PGconn *conn, const std::string &page)
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double Worker(PGconn *conn, long events)
+double Worker(PGconn *conn, const std::string &queue, long events)
 {
+    auto start = Clock::now();
+    Value(conn, "SELECT pgque_worker.resume($1, 'c')", {queue.c_str()});
+    // From the moment its process runs: starting a background worker is a
+    // fixed cost, not dispatch.
+    while (Value(conn, "SELECT pid IS NOT NULL FROM pgque_worker.consumers WHERE queue = $1 AND consumer = 'c'",
+                 {queue.c_str()}) != "t") {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (Clock::now() - start > std::chrono::minutes(1))
+            Die("the consumer worker did not start within a minute", nullptr);
+    }
     auto t0 = Clock::now();
-    Value(conn, "SELECT pgque_worker.resume('worker', 'c')");
     const std::string want = std::to_string(events);
-    while (Value(conn, "SELECT processed >= " + want + " FROM pgque_worker.consumers WHERE consumer = 'c'") != "t") {
+    while (Value(conn, "SELECT processed >= " + want + " FROM pgque_worker.consumers WHERE queue = $1 AND consumer = 'c'",
+                 {queue.c_str()}) != "t") {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         if (Clock::now() - t0 > std::chrono::minutes(5))
             Die("the worker did not finish within 5 minutes", nullptr);
@@ -103,27 +117,28 @@ double Worker(PGconn *conn, long events)
 
 int main(int argc, char **argv)
 {
-    std::string conninfo, db_worker, db_other, page = "100";
-    long events = 100000;
+    std::string conninfo, db_worker, db_other;
+    long events = 100000, batch = 1000;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string flag = argv[i], value = argv[i + 1];
         if (flag == "--conninfo") conninfo = value;
         else if (flag == "--db-worker") db_worker = value;
         else if (flag == "--db-other") db_other = value;
         else if (flag == "--events") events = std::atol(value.c_str());
-        else if (flag == "--page") page = value;
+        else if (flag == "--batch") batch = std::atol(value.c_str());
     }
     PGconn *worker_db = Connect(conninfo + " dbname=" + db_worker);
     PGconn *other_db = Connect(conninfo + " dbname=" + db_other);
+    const std::string suffix = "_" + std::to_string(batch);
 
     // The worker's consumer is paused while its queue fills.
-    Preload(worker_db, "worker", events, false);
-    Preload(other_db, "raw", events, true);
-    Preload(other_db, "client", events, true);
+    Preload(worker_db, "worker" + suffix, events, batch, false);
+    Preload(other_db, "raw" + suffix, events, batch, true);
+    Preload(other_db, "client" + suffix, events, batch, true);
 
-    Report("raw", events, RawDrain(other_db, page));
-    Report("worker", events, Worker(worker_db, events));
-    Report("client", events, Client(other_db, page));
+    Report("raw", events, batch, RawDrain(other_db, "raw" + suffix));
+    Report("worker", events, batch, Worker(worker_db, "worker" + suffix, events));
+    Report("client", events, batch, Client(other_db, "client" + suffix));
     PQfinish(worker_db);
     PQfinish(other_db);
     return 0;

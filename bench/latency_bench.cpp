@@ -5,7 +5,8 @@
 // payload is its sequence number; the commit time is when send() returns),
 // and a consumer that works like pgque's clients: LISTEN on pgque_<queue>,
 // and on each notification (or a 1 s fallback poll) receive/ack until the
-// queue is empty. A scenario may also have an external ticker: a loop that
+// queue is empty. Notifications libpq read while receive ran are taken
+// before waiting (waiting then would lose that wake-up for up to 1 s). A scenario may also have an external ticker: a loop that
 // calls pgque.ticker() every N ms, the way pg_cron drives upstream pgque.
 //
 //   latency_bench --conninfo 'host=/tmp/x' --rate 100 --seconds 30
@@ -106,6 +107,17 @@ void Consume(Scenario &s, long total, Clock::time_point deadline)
             PQclear(r);
             PQclear(Exec(conn, "SELECT pgque.ack($1)", {batch.c_str()}));
         }
+        // A notification that came while receive ran is already in libpq's
+        // queue, not on the socket: take those first, and wait only when
+        // none is pending.
+        PQconsumeInput(conn);
+        bool pending = false;
+        while (PGnotify *n = PQnotifies(conn)) {
+            pending = true;
+            PQfreemem(n);
+        }
+        if (pending)
+            continue;
         pollfd pfd = {PQsocket(conn), POLLIN, 0};
         (void) poll(&pfd, 1, 1000);
         PQconsumeInput(conn);

@@ -12,20 +12,60 @@ def read_lines(path):
     return [json.loads(line) for line in open(path) if line.strip()]
 
 
+def read_json(work_dir, name, default=None):
+    path = os.path.join(work_dir, name)
+    return json.load(open(path)) if os.path.exists(path) else default
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else 0.0
+
+
 def main(work_dir, out_dir):
     scenarios = read_lines(os.path.join(work_dir, "latency.jsonl"))
+    loaded_path = os.path.join(work_dir, "latency_loaded.jsonl")
+    loaded = read_lines(loaded_path) if os.path.exists(loaded_path) else []
+    many = read_json(work_dir, "many.json")
+    backlog = read_json(work_dir, "backlog.json")
+    producer_path = os.path.join(work_dir, "producer.jsonl")
+    producer = read_lines(producer_path) if os.path.exists(producer_path) else []
+    loads = {**read_json(work_dir, "load.json", {}), **read_json(work_dir, "load_loaded.json", {}),
+             "dispatch": read_json(work_dir, "dispatch_load.json", {}).get("load")}
     idle = json.load(open(os.path.join(work_dir, "idle.json")))
-    dispatch = {d["way"]: d for d in read_lines(os.path.join(work_dir, "dispatch.jsonl"))}
+    dispatch_rows = read_lines(os.path.join(work_dir, "dispatch.jsonl"))
+    batches = sorted({d["batch"] for d in dispatch_rows})
+    dispatch = {(d["way"], d["batch"]): d for d in dispatch_rows}
     webhooks = {w["kind"]: w for w in read_lines(os.path.join(work_dir, "webhooks.jsonl"))}
     ceiling = json.load(open(os.path.join(work_dir, "wrk.json")))["receiver_ceiling_per_second"]
     idle["seconds"] = idle["elapsed_ns"] / 1e9
     for who in ("worker", "external100"):
         idle[f"{who}_cpu_percent"] = (idle[f"{who}_cpu_ticks"] / idle["clock_ticks_per_second"]
                                       / idle["seconds"] * 100)
+    if many:
+        for phase in ("idle", "busy"):
+            many[f"{phase}_cpu_percent"] = (many[f"{phase}_cpu_ticks"] / many["clock_ticks_per_second"]
+                                            / (many[f"{phase}_elapsed_ns"] / 1e9) * 100)
+    if backlog:
+        backlog["events_per_second"] = backlog["events"] / (backlog["elapsed_ns"] / 1e9)
+    producer_summary = {}
+    for workload in ("select-only", "tpcb-like", "send"):
+        with_ = [p["tps"] for p in producer if p["workload"] == workload and p["preloaded"]]
+        without = [p["tps"] for p in producer if p["workload"] == workload and not p["preloaded"]]
+        if with_ and without:
+            producer_summary[workload] = {"tps_preloaded": median(with_), "tps_not_loaded": median(without),
+                                          "runs_preloaded": with_, "runs_not_loaded": without}
+            producer_summary[workload]["cost_percent"] = (
+                (1 - median(with_) / median(without)) * 100 if median(without) else 0.0)
     summary = {
+        "load_average": loads,
         "latency": [{k: v for k, v in s.items() if k != "samples_ms"} for s in scenarios],
+        "latency_under_load": [{k: v for k, v in s.items() if k != "samples_ms"} for s in loaded],
         "idle": idle,
-        "dispatch": list(dispatch.values()),
+        "many_queues": many,
+        "backlog": backlog,
+        "producer_cost": producer_summary,
+        "dispatch": dispatch_rows,
         "webhooks": list(webhooks.values()),
         "webhook_receiver_ceiling_per_second": ceiling,
     }
@@ -44,9 +84,12 @@ def main(work_dir, out_dir):
         "| scenario | received | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---|---|---|---|---|",
     ]
-    for s in scenarios:
-        lines.append(f"| {s['scenario']} | {s['received']}/{s['sent']} | {s['p50_ms']:.2f} | "
-                     f"{s['p95_ms']:.2f} | {s['p99_ms']:.2f} | {s['max_ms']:.2f} |")
+    for label, rows in (("idle", scenarios), ("under load", loaded)):
+        for s in rows:
+            lines.append(f"| {s['scenario']} ({label}) | {s['received']}/{s['sent']} | {s['p50_ms']:.2f} | "
+                         f"{s['p95_ms']:.2f} | {s['p99_ms']:.2f} | {s['max_ms']:.2f} |")
+    lines += ["", f"Load average: {loads.get('idle', '?')} before the idle run; {loads.get('loaded', '?')} "
+                  "during the run under load (two CPU-bound processes added; the machine is shared)."]
     if "worker" in by_name and "external100" in by_name and by_name["worker"]["p50_ms"] > 0:
         ratio = by_name["external100"]["p50_ms"] / by_name["worker"]["p50_ms"]
         lines += ["", f"Median delivery: the worker is {ratio:.1f}x faster than a 100 ms external ticker."]
@@ -60,27 +103,67 @@ def main(work_dir, out_dir):
         "worker: queue at PgQ's default settings (ticker_max_count 500, ticker_max_lag 3 s). "
         "external100: ticker() every 100 ms on a queue with ticker_max_lag = 0.",
     ]
+    if many:
+        lines += [
+            "",
+            "## Tick pass with many queues",
+            "",
+            f"{many['queues']} queues, each with a consumer; the database worker's CPU (% of one core).",
+            "",
+            "| phase | CPU % | load average |",
+            "|---|---|---|",
+            f"| idle | {many['idle_cpu_percent']:.2f} | {many['idle_load']} |",
+            f"| {many['rate']} events/s into one queue | {many['busy_cpu_percent']:.2f} | {many['busy_load']} |",
+        ]
     if dispatch:
-        raw = dispatch["raw"]["events_per_second"]
         lines += [
             "",
             "## Dispatch throughput",
             "",
-            f"{dispatch['raw']['events']} events in batches of 1000, received 100 at a time, "
-            "to a no-op PL/pgSQL handler taking a pgque.message.",
+            f"{dispatch_rows[0]['events']} events per way, to a no-op PL/pgSQL handler taking a pgque.message. "
+            "Reference: the engine's whole-batch drain (a server-side loop of receive(q, c, <whole batch>) "
+            "+ ack, no handler). The worker reads each batch whole and calls the handler in slices of "
+            "max_messages (default 100); the external consumer receives whole batches and calls the "
+            f"handler once per message. Load average: {loads.get('dispatch', '?')}.",
             "",
-            "| way | events/s | vs raw drain |",
-            "|---|---|---|",
+            "| way | " + " | ".join(f"batches of {b}: events/s (vs raw)" for b in batches) + " |",
+            "|---|" + "---|" * len(batches),
         ]
-        names = {"raw": "raw drain (server-side receive/ack loop, no handler)",
+        names = {"raw": "raw whole-batch drain (no handler)",
                  "worker": "pgque_worker consumer worker",
-                 "client": "external consumer (one statement per message, like pgque's Go client)"}
+                 "client": "external consumer (one statement per message)"}
         for way in ("raw", "worker", "client"):
-            d = dispatch[way]
-            lines.append(f"| {names[way]} | {d['events_per_second']:.0f} | "
-                         f"{d['events_per_second'] / raw * 100:.0f}% |")
-        lines += ["", f"The worker dispatches {dispatch['worker']['events_per_second'] / dispatch['client']['events_per_second']:.1f}x "
-                      "as many events per second as the external consumer."]
+            cells = []
+            for b in batches:
+                d, raw = dispatch.get((way, b)), dispatch.get(("raw", b))
+                cells.append(f"{d['events_per_second']:.0f} ({d['events_per_second'] / raw['events_per_second'] * 100:.0f}%)"
+                             if d and raw else "-")
+            lines.append(f"| {names[way]} | " + " | ".join(cells) + " |")
+    if backlog:
+        lines += [
+            "",
+            "## Backlog",
+            "",
+            f"{backlog['events']} events queued while the consumer was paused (batches of 10,000), then resumed: "
+            f"drained at {backlog['events_per_second']:.0f} events/s. The consumer worker's anonymous RSS: "
+            f"{backlog['baseline_rss_kb'] / 1024:.1f} MB after a warm-up batch (baseline), "
+            f"peak {backlog['peak_rss_kb'] / 1024:.1f} MB while draining, "
+            f"{backlog['after_rss_kb'] / 1024:.1f} MB after. Load average: {backlog['load']}.",
+        ]
+    if producer_summary:
+        lines += [
+            "",
+            "## Producer cost",
+            "",
+            "pgbench (2 clients) in a database the worker serves, with pgque_worker preloaded (worker running) "
+            "and without it; medians of alternating rounds.",
+            "",
+            "| workload | TPS preloaded | TPS not loaded | cost |",
+            "|---|---|---|---|",
+        ]
+        for workload, p in producer_summary.items():
+            lines.append(f"| {workload} | {p['tps_preloaded']:.0f} | {p['tps_not_loaded']:.0f} | "
+                         f"{p['cost_percent']:.1f}% |")
     if webhooks:
         t, l = webhooks["throughput"], webhooks["latency"]
         lines += [
@@ -103,8 +186,8 @@ def main(work_dir, out_dir):
 
     # Distribution plot: CDF of latency, log scale.
     plot_data = []
-    for s in scenarios:
-        path = os.path.join(out_dir, f".{s['scenario']}.dat")
+    for s in scenarios + [dict(x, scenario=x["scenario"] + " (under load)") for x in loaded]:
+        path = os.path.join(out_dir, f".{s['scenario'].replace(' ', '_')}.dat")
         n = len(s["samples_ms"])
         with open(path, "w") as f:
             for i, v in enumerate(s["samples_ms"]):

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # make bench: a throwaway cluster (tmp/bench), measured side by side in one
-# run; results in bench/results/ (JSON, markdown table, PNG plot).
+# run; results in bench/results/ (JSON, markdown table, PNG plot). The
+# machine may be shared: the load average is recorded with every section,
+# and ratios measured side by side in one run are what count.
 #
 #   1. delivery latency (producer commit -> consumer has the event) at
-#      BENCH_RATE events/s for BENCH_SECONDS, for
+#      BENCH_RATE events/s for BENCH_SECONDS, idle and again under load (two
+#      CPU-bound processes competing for the cores), for
 #        - worker:       a queue at PgQ's default settings, ticked by pgque_worker
 #        - external100:  the same engine ticked by an external loop calling
 #                        pgque.ticker() every 100 ms (pgque's default cadence),
@@ -11,13 +14,26 @@
 #                        (ticker_max_lag = 0), pgque's low-latency setting
 #   2. idle CPU with 10 idle queues (each with a consumer): pgque_worker's
 #      processes vs the backend of the external 100 ms ticker loop.
-#   3. dispatch throughput of a no-op SQL handler (BENCH_EVENTS events in
-#      batches of 1000, pages of 100): the raw receive/ack drain limit,
-#      pgque_worker's consumer worker, and an external consumer like pgque's
-#      Go client (one statement per message).
-#   4. webhooks: deliveries/s to a local keep-alive receiver (nginx answering
+#   3. the tick pass with BENCH_MANY_QUEUES (1000) queues, each with a
+#      consumer: the database worker's CPU idle, then with BENCH_MANY_RATE
+#      (100) events/s into one of them.
+#   4. dispatch throughput of a no-op SQL handler (BENCH_EVENTS events, in
+#      batches of 1,000 and of 10,000): the whole-batch raw drain (a
+#      server-side receive(q, c, <whole batch>) + ack loop, no handler),
+#      pgque_worker's consumer worker (default max_messages), and an external
+#      consumer calling the handler once per message.
+#   5. backlog: BENCH_BACKLOG_EVENTS (1,000,000) events queued while the
+#      consumer is paused, then resumed: drain rate, the consumer worker's
+#      peak RSS, its RSS after the drain against a warmed-up baseline.
+#   6. webhooks: deliveries/s to a local keep-alive receiver (nginx answering
 #      204) with the default settings, the commit -> POST received latency at
 #      BENCH_WEBHOOK_RATE events/s, and the receiver's own ceiling under wrk.
+#   7. producer cost: pgbench select-only and tpcb-like TPS, and pgque.send
+#      throughput, with the module preloaded (worker running) and without,
+#      BENCH_PGBENCH_ROUNDS (2) alternating rounds of BENCH_PGBENCH_SECONDS (10).
+#
+# Quick run: BENCH_SECONDS=10 BENCH_IDLE_SECONDS=10 BENCH_EVENTS=20000
+#   BENCH_BACKLOG_EVENTS=100000 BENCH_MANY_QUEUES=200 BENCH_PGBENCH_SECONDS=5
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -25,7 +41,13 @@ rate=${BENCH_RATE:-100}
 seconds=${BENCH_SECONDS:-30}
 idle_seconds=${BENCH_IDLE_SECONDS:-30}
 events=${BENCH_EVENTS:-100000}
+backlog=${BENCH_BACKLOG_EVENTS:-1000000}
+many=${BENCH_MANY_QUEUES:-1000}
+many_rate=${BENCH_MANY_RATE:-100}
+pgbench_seconds=${BENCH_PGBENCH_SECONDS:-10}
+pgbench_rounds=${BENCH_PGBENCH_ROUNDS:-2}
 results="$repo/bench/results"
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 build_and_install
 mkdir -p "$repo/build" "$results"
@@ -41,10 +63,15 @@ cat >> "$data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$work'
 shared_preload_libraries = 'pgque_worker'
-pgque_worker.databases = 'bench_worker'
+pgque_worker.databases = 'bench_worker,bench_many'
+max_locks_per_transaction = 256
 CONF
 as_pg pg_ctl -D "$data" -l "$work/server.log" -w start >/dev/null
-cleanup() { as_pg pg_ctl -D "$data" -m fast -w stop >/dev/null 2>&1 || true; }
+burners=()
+cleanup() {
+  [ ${#burners[@]} -gt 0 ] && kill "${burners[@]}" 2>/dev/null
+  as_pg pg_ctl -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 
 conn="host=$work user=postgres"
@@ -61,10 +88,22 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-echo "== latency: $rate events/s for $seconds s, worker and external 100 ms ticker side by side"
+echo "== latency: $rate events/s for $seconds s, worker and external 100 ms ticker side by side (load $(loadavg))"
 "$repo/build/latency_bench" --conninfo "$conn" --rate "$rate" --seconds "$seconds" \
     --scenario "worker:dbname=bench_worker:lat" \
     --scenario "external100:dbname=bench_ext:lat:100" > "$work/latency.jsonl"
+echo "{\"idle\": \"$(loadavg)\"}" > "$work/load.json"
+
+echo "== latency under load: the same with two CPU-bound processes competing for the cores"
+burners=()
+for _ in 1 2; do bash -c 'while :; do :; done' & burners+=($!); done
+"$repo/build/latency_bench" --conninfo "$conn" --rate "$rate" --seconds "$seconds" \
+    --scenario "worker:dbname=bench_worker:lat" \
+    --scenario "external100:dbname=bench_ext:lat:100" > "$work/latency_loaded.jsonl"
+loaded_load=$(loadavg)
+kill "${burners[@]}" 2>/dev/null || true
+wait "${burners[@]}" 2>/dev/null || true
+burners=()
 
 echo "== idle CPU: 10 idle queues, $idle_seconds s"
 for i in $(seq 1 10); do
@@ -94,41 +133,101 @@ cat > "$work/idle.json" <<JSON
  "worker_processes": $(echo $worker_pids | wc -w)}
 JSON
 
-echo "== dispatch throughput: $events events, no-op SQL handler"
+echo "== tick pass: $many queues with a consumer each (load $(loadavg))"
+sql postgres "CREATE DATABASE bench_many" >/dev/null
+sql bench_many "CREATE EXTENSION pgque_pgq CASCADE; CREATE EXTENSION pgque_worker" >/dev/null
+for ((from = 1; from <= many; from += 100)); do
+  sql bench_many "SELECT count(*) FROM (SELECT pgque.create_queue('q' || i), pgque.subscribe('q' || i, 'c')
+                    FROM generate_series($from, least($from + 99, $many)) i) s" >/dev/null
+done
+many_pid=""
+for _ in $(seq 100); do
+  many_pid=$(sql postgres "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgque_worker' AND datname = 'bench_many'")
+  [ -n "$many_pid" ] && break
+  sleep 0.1
+done
+sleep "${BENCH_MANY_SETTLE_SECONDS:-30}"   # past the first idle ticks' back-off
+m0=$(cpu_ticks $many_pid); t0=$(date +%s%N)
+sleep "$idle_seconds"
+m1=$(cpu_ticks $many_pid); t1=$(date +%s%N)
+many_idle_load=$(loadavg)
+# One event per transaction into q1 at many_rate/s, from one pgbench client.
+echo "SELECT pgque.send('q1', 'bench', 'x');" > "$work/many_send.pgbench"
+as_pg pgbench -n -h "$work" -U postgres -c 1 -R "$many_rate" -T $((idle_seconds + 3)) \
+  -f "$work/many_send.pgbench" bench_many > "$work/many_pgbench.log" 2>&1 &
+many_producer=$!
+sleep 3
+m2=$(cpu_ticks $many_pid); t2=$(date +%s%N)
+sleep "$idle_seconds"
+m3=$(cpu_ticks $many_pid); t3=$(date +%s%N)
+wait $many_producer
+cat > "$work/many.json" <<JSON
+{"queues": $many, "rate": $many_rate, "clock_ticks_per_second": $(getconf CLK_TCK),
+ "idle_elapsed_ns": $((t1 - t0)), "idle_cpu_ticks": $((m1 - m0)), "idle_load": "$many_idle_load",
+ "busy_elapsed_ns": $((t3 - t2)), "busy_cpu_ticks": $((m3 - m2)), "busy_load": "$(loadavg)"}
+JSON
+sql postgres "DROP DATABASE bench_many WITH (FORCE)" >/dev/null
+
+echo "== dispatch throughput: $events events, no-op SQL handler, batches of 1,000 and 10,000 (load $(loadavg))"
 noop="CREATE FUNCTION noop(m pgque.message) RETURNS void LANGUAGE plpgsql AS \$\$ BEGIN END \$\$"
-sql bench_worker "$noop; SELECT pgque.create_queue('worker');
-                  SELECT pgque_worker.handle('worker', 'c', '*', 'noop(pgque.message)');
-                  SELECT pgque_worker.pause('worker', 'c')" >/dev/null
-sql bench_ext "$noop; SELECT pgque.create_queue('raw'), pgque.subscribe('raw', 'c'),
-               pgque.create_queue('client'), pgque.subscribe('client', 'c')" >/dev/null
-"$repo/build/dispatch_bench" --conninfo "$conn" --db-worker bench_worker --db-other bench_ext \
-    --events "$events" --page 100 > "$work/dispatch.jsonl"
+sql bench_worker "$noop" >/dev/null
+sql bench_ext "$noop" >/dev/null
+: > "$work/dispatch.jsonl"
+for batch in 1000 10000; do
+  sql bench_worker "SELECT pgque.create_queue('worker_$batch');
+                    SELECT pgque.set_queue_config('worker_$batch', 'ticker_max_count', '$batch');
+                    SELECT pgque_worker.handle('worker_$batch', 'c', '*', 'noop(pgque.message)');
+                    SELECT pgque_worker.pause('worker_$batch', 'c')" >/dev/null
+  sql bench_ext "SELECT pgque.create_queue('raw_$batch'), pgque.subscribe('raw_$batch', 'c'),
+                 pgque.create_queue('client_$batch'), pgque.subscribe('client_$batch', 'c')" >/dev/null
+  "$repo/build/dispatch_bench" --conninfo "$conn" --db-worker bench_worker --db-other bench_ext \
+      --events "$events" --batch "$batch" >> "$work/dispatch.jsonl"
+done
+echo "{\"load\": \"$(loadavg)\"}" > "$work/dispatch_load.json"
+
+echo "== backlog: $backlog events queued while the consumer is paused, then resumed"
+sql bench_worker "SELECT pgque.create_queue('backlog');
+                  SELECT pgque_worker.handle('backlog', 'c', '*', 'noop(pgque.message)')" >/dev/null
+consumer_pid() {
+  sql bench_worker "SELECT pid FROM pgque_worker.consumers WHERE queue = 'backlog' AND pid IS NOT NULL"
+}
+processed() { sql bench_worker "SELECT coalesce(processed, 0) FROM pgque_worker.consumers WHERE queue = 'backlog'"; }
+# Anonymous RSS: the process's own memory, not the shared buffers it touched.
+rss_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Warm-up: the consumer worker handles a first batch; its RSS then is the baseline.
+sql bench_worker "SELECT pgque.send_batch('backlog', 'bench', array_agg(i::text)) FROM generate_series(1, 1000) i" >/dev/null
+for _ in $(seq 600); do [ "$(processed)" -ge 1000 ] && break; sleep 0.1; done
+sleep 1
+baseline_pid=$(consumer_pid)
+baseline_rss=$(rss_kb "$baseline_pid")
+sql bench_worker "SELECT pgque_worker.pause('backlog', 'c')" >/dev/null
+for ((done_ = 0; done_ < backlog; done_ += 10000)); do
+  sql bench_worker "SELECT pgque.send_batch('backlog', 'bench', array_agg(i::text))
+                      FROM generate_series($done_ + 1, least($done_ + 10000, $backlog)) i" >/dev/null
+done
+sleep 2   # the last ticks
+start_processed=$(processed)
+t0=$(date +%s%N)
+sql bench_worker "SELECT pgque_worker.resume('backlog', 'c')" >/dev/null
+peak_rss=0; pid=""
+while [ "$(processed)" -lt $((start_processed + backlog)) ]; do
+  [ -z "$pid" ] && pid=$(consumer_pid)
+  [ -n "$pid" ] && { r=$(rss_kb "$pid"); [ "$r" -gt "$peak_rss" ] && peak_rss=$r; }
+  sleep 0.1
+  [ $(( ($(date +%s%N) - t0) / 1000000000 )) -gt 600 ] && { echo "bench: backlog not drained in 10 min" >&2; break; }
+done
+t1=$(date +%s%N)
+sleep 2
+after_rss=$(rss_kb "$pid")
+cat > "$work/backlog.json" <<JSON
+{"events": $backlog, "elapsed_ns": $((t1 - t0)), "baseline_rss_kb": $baseline_rss,
+ "peak_rss_kb": $peak_rss, "after_rss_kb": $after_rss, "load": "$(loadavg)"}
+JSON
 
 echo "== webhooks: local nginx receiver, wrk for its ceiling"
-receiver_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx;
-    log_format webhook '\$msec \$http_webhook_id';
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$receiver_port;
-        location / {
-            access_log $work/nginx/webhooks.log webhook;
-            return 204;
-        }
-    }
-}
-NGINX
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
-stop_nginx() { [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; }
-trap 'stop_nginx; cleanup' EXIT
+receiver_port=$(free_port)
+start_receiver "$work" "$receiver_port"
+trap 'stop_receiver "$work"; cleanup' EXIT
 body=$(python3 -c 'import json; print(json.dumps({"queue": "hooks", "consumer": "throughput", "msg_id": 123456, "batch_id": 789, "type": "bench", "payload": {"n": 1, "note": "a payload of a typical size"}, "retry_count": None, "created_at": "2026-11-24T21:00:00.000000+00:00", "extra1": None, "extra2": None, "extra3": None, "extra4": None}))')
 printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["webhook-id"] = "msg_wrk_1"\n' \
     "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$body")" > "$work/post.lua"
@@ -142,6 +241,36 @@ sql bench_worker "SELECT pgque.create_queue('hooks'), pgque.create_queue('paced'
 "$repo/build/webhook_bench" --conninfo "$conn dbname=bench_worker" --events "${BENCH_WEBHOOK_EVENTS:-30000}" \
     --rate "${BENCH_WEBHOOK_RATE:-500}" --seconds "${BENCH_WEBHOOK_SECONDS:-10}" \
     --receiver-log "$work/nginx/webhooks.log" > "$work/webhooks.jsonl"
+
+echo "== producer cost: pgbench and pgque.send, module preloaded (worker running) and not"
+as_pg pgbench -i -q -s 10 -h "$work" -U postgres bench_worker >/dev/null 2>&1
+sql bench_worker "SELECT pgque.create_queue('sends'), pgque.subscribe('sends', 'c')" >/dev/null
+echo "SELECT pgque.send('sends', 'bench', 'x');" > "$work/send.pgbench"
+: > "$work/producer.jsonl"
+run_pgbench() {  # preloaded workload args...
+  local preloaded=$1 workload=$2 tps
+  shift 2
+  tps=$(as_pg pgbench -n -h "$work" -U postgres -c 2 -j 2 -T "$pgbench_seconds" "$@" bench_worker 2>/dev/null \
+        | awk '/^tps/ {print $3; exit}')
+  echo "{\"preloaded\": $preloaded, \"workload\": \"$workload\", \"tps\": ${tps:-0}, \"load\": \"$(loadavg)\"}" \
+    >> "$work/producer.jsonl"
+}
+restart_with() {  # shared_preload_libraries value
+  as_pg pg_ctl -D "$data" -m fast -w stop >/dev/null
+  sed -i "s/^shared_preload_libraries = .*/shared_preload_libraries = '$1'/" "$data/postgresql.conf"
+  as_pg pg_ctl -D "$data" -l "$work/server.log" -w start >/dev/null
+  sleep 2
+}
+for ((round = 0; round < pgbench_rounds; round++)); do
+  for preloaded in true false; do
+    if [ $preloaded = true ]; then restart_with pgque_worker; else restart_with ''; fi
+    run_pgbench $preloaded select-only -S
+    run_pgbench $preloaded tpcb-like
+    run_pgbench $preloaded send -f "$work/send.pgbench"
+  done
+done
+restart_with pgque_worker
+echo "{\"loaded\": \"$loaded_load\"}" > "$work/load_loaded.json"
 
 python3 "$repo/bench/report.py" "$work" "$results"
 cat "$results/results.md"

@@ -77,3 +77,47 @@ start_cluster() {
 stop_cluster() {
   as_pg pg_ctl -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# free_port: a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_receiver DIR PORT [FAIL_PERCENT]: nginx on 127.0.0.1:PORT answering
+# every POST 204 (or 500, to FAIL_PERCENT% of them chosen per request),
+# logging "msec webhook-id status" to DIR/nginx/webhooks.log.
+start_receiver() {
+  local dir=$1 port=$2 fail=${3:-0} split="" check=""
+  if [ "$fail" != 0 ]; then
+    split="split_clients \"\${request_id}\" \$fail { $fail% 1; * \"\"; }"
+    check="if (\$fail) { return 500; }"
+  fi
+  mkdir -p "$dir/nginx"
+  cat > "$dir/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/nginx;
+    keepalive_requests 1000000;
+    $split
+    log_format webhook '\$msec \$http_webhook_id \$status';
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            access_log $dir/nginx/webhooks.log webhook;
+            $check
+            return 204;
+        }
+    }
+}
+NGINX
+  nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx"
+}
+
+# stop_receiver DIR: stops the nginx start_receiver started, if it runs.
+stop_receiver() {
+  [ -f "$1/nginx/nginx.pid" ] && kill "$(cat "$1/nginx/nginx.pid")" 2>/dev/null || true
+}

@@ -698,6 +698,10 @@ as $$
                          join pg_catalog.pg_namespace n on n.oid = p.pronamespace
                          join pg_catalog.pg_roles o on o.oid = p.proowner
                         where n.nspname = 'pgque' and not o.rolsuper)
+       and not exists (select from pg_catalog.pg_class c
+                         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                         join pg_catalog.pg_roles o on o.oid = c.relowner
+                        where n.nspname = 'pgque' and not o.rolsuper)
 $$;
 
 -- A consumer's lag as pgque reports it; NULLs while the database has no

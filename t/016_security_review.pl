@@ -67,7 +67,7 @@ is($node->safe_psql('app2', q{SET ROLE dbo2; SELECT count(*) FROM pgque_worker.q
     'nor do the queue metrics');
 is($superuser->('dbo2'), 'f', 'so its functions did not run as a superuser');
 ok(wait_for($node, 'app2', q{SELECT state || ': ' || last_error FROM pgque_worker.workers WHERE database = 'app2'},
-    'refused: schema pgque or a function in it belongs to a role that is not a superuser; the workers call '
+    'refused: schema pgque or a function or table in it belongs to a role that is not a superuser; the workers call '
     . 'the pgque API with their own privileges and serve only an API installed by a superuser'),
     'the worker refuses to serve the database, and says why');
 is($superuser->('dbo2'), 'f', 'and never called the planted API');

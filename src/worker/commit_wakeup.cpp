@@ -25,6 +25,8 @@ struct TransactionNotes {
     bool served_checked;  // looked up whether this database has a worker
     bool served;
     bool wrote_events;
+    int queue_count;  // queues written, or kWakeUnknownQueues
+    std::int32_t queue_ids[kWakeQueueIds];
     bool changed_consumer;
     bool wake_launcher;
     bool config_changed;
@@ -32,6 +34,40 @@ struct TransactionNotes {
     std::int64_t started_us;
 };
 TransactionNotes notes;
+
+// The queue id in an event table's name: PgQ's and pgque's event tables
+// are <schema>.event_<queue id>_<n> (and their parent event_<queue id>).
+// -1: not a name of that form.
+std::int32_t QueueIdOfEventTable(const char *name)
+{
+    const char *p = name + 6;  // after "event_"
+    std::int64_t id = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        id = id * 10 + (*p - '0');
+        if (id > INT32_MAX)
+            return -1;
+    }
+    if (*p == '_')
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+        }
+    return *p == '\0' ? static_cast<std::int32_t>(id) : -1;
+}
+
+void NoteQueueWritten(std::int32_t id)
+{
+    if (notes.queue_count == kWakeUnknownQueues)
+        return;
+    for (int i = 0; i < notes.queue_count; i++)
+        if (notes.queue_ids[i] == id)
+            return;
+    if (id < 0 || notes.queue_count == kWakeQueueIds) {
+        notes.queue_count = kWakeUnknownQueues;
+        return;
+    }
+    notes.queue_ids[notes.queue_count++] = id;
+}
 
 bool InQueueSchema(Oid relid)
 {
@@ -50,7 +86,12 @@ void NoteWrites(QueryDesc *query)
         notes.served_checked = true;
         notes.served = FindSlot(MyDatabaseId) >= 0;
     }
-    if (!notes.served || (notes.wrote_events && notes.changed_consumer))
+    if (!notes.served)
+        return;
+    // Past the first event write, only new queues matter.
+    if (query->operation == CMD_UPDATE && notes.changed_consumer)
+        return;
+    if (query->operation == CMD_INSERT && notes.queue_count == kWakeUnknownQueues)
         return;
 
     ListCell *lc;
@@ -62,8 +103,10 @@ void NoteWrites(QueryDesc *query)
         bool is_event_table = strncmp(name, "event_", 6) == 0;
         bool is_subscription = strcmp(name, "subscription") == 0;
         if ((is_event_table || is_subscription) && InQueueSchema(rte->relid)) {
-            if (query->operation == CMD_INSERT && is_event_table)
+            if (query->operation == CMD_INSERT && is_event_table) {
                 notes.wrote_events = true;
+                NoteQueueWritten(QueueIdOfEventTable(name));
+            }
             if (query->operation == CMD_UPDATE && is_subscription)
                 notes.changed_consumer = true;
         }
@@ -91,7 +134,11 @@ void Announce()
         DatabaseSlot &slot = s->slots[index];
         SpinLockAcquire(&slot.mutex);
         if (notes.wrote_events) {
-            slot.wakes[slot.wake_count % kWakeRingSize] = {notes.txid, notes.started_us};
+            WakeRecord &record = slot.wakes[slot.wake_count % kWakeRingSize];
+            record.txid = notes.txid;
+            record.started_us = notes.started_us;
+            record.queue_count = notes.queue_count;
+            memcpy(record.queue_ids, notes.queue_ids, sizeof record.queue_ids);
             slot.wake_count++;
         }
         if (notes.changed_consumer)

@@ -70,8 +70,12 @@ constexpr const char *kReadinessSql =
     "            OR EXISTS (SELECT FROM pg_catalog.pg_proc p"
     "                         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
     "                         JOIN pg_catalog.pg_roles o ON o.oid = p.proowner"
+    "                        WHERE n.nspname = 'pgque' AND NOT o.rolsuper)"
+    "            OR EXISTS (SELECT FROM pg_catalog.pg_class c"
+    "                         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    "                         JOIN pg_catalog.pg_roles o ON o.oid = c.relowner"
     "                        WHERE n.nspname = 'pgque' AND NOT o.rolsuper) THEN"
-    "            'schema pgque or a function in it belongs to a role that is not a superuser;'"
+    "            'schema pgque or a function or table in it belongs to a role that is not a superuser;'"
     "            || ' the workers call the pgque API with their own privileges and serve'"
     "            || ' only an API installed by a superuser'"
     "          WHEN r.rolsuper THEN NULL"
@@ -82,19 +86,49 @@ constexpr const char *kReadinessSql =
     "          FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER),"
     // pgque_pgq's start()/stop() switch this database's ticking (upstream
     // pgque has no such function: its start()/stop() drive pg_cron).
-    "       pg_catalog.to_regprocedure('pgque.ticker_stopped()') IS NOT NULL";
+    "       pg_catalog.to_regprocedure('pgque.ticker_stopped()') IS NOT NULL,"
+    // Where queue ids are named (readable: passes follow the queues written;
+    // else every pass looks at every queue).
+    "       CASE WHEN pg_catalog.to_regclass('pgque.queue') IS NOT NULL THEN"
+    "              CASE WHEN pg_catalog.has_table_privilege('pgque.queue', 'SELECT') THEN 'pgque' END"
+    "            WHEN pg_catalog.to_regclass('pgq.queue') IS NOT NULL THEN"
+    "              CASE WHEN pg_catalog.has_table_privilege('pgq.queue', 'SELECT') THEN 'pgq' END"
+    "       END";
+
+// A queue's tick state and PgQ's thresholds, for every queue (a full pass)
+// or one (a pass woken by commits); durations in microseconds.
+#define PGQUE_WORKER_QUEUE_COLUMNS                                                        \
+    "SELECT q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker,"      \
+    "       q.last_tick_id,"                                                              \
+    "       (pg_catalog.date_part('epoch', q.ticker_lag) * 1000000)::pg_catalog.int8,"    \
+    "       q.queue_ticker_max_count,"                                                    \
+    "       (pg_catalog.date_part('epoch', q.queue_ticker_max_lag) * 1000000)::pg_catalog.int8," \
+    "       (pg_catalog.date_part('epoch', q.queue_ticker_idle_period) * 1000000)::pg_catalog.int8"
+constexpr const char *kObserveAllSql = PGQUE_WORKER_QUEUE_COLUMNS " FROM pgque.get_queue_info() q";
+constexpr const char *kObserveOneSql = PGQUE_WORKER_QUEUE_COLUMNS " FROM pgque.get_queue_info($1) q";
+#undef PGQUE_WORKER_QUEUE_COLUMNS
 
 // A consumer is busy while it has a batch open, and also while a tick it has
 // not received yet waits for it: another tick would only cut the waiting
-// events into smaller batches (under load, one per commit).
-constexpr const char *kObserveSql =
-    "SELECT q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker,"
-    "       pg_catalog.count(i.consumer_name),"
-    "       pg_catalog.count(i.consumer_name)"
-    "         FILTER (WHERE i.current_batch IS NOT NULL OR i.last_tick < q.last_tick_id)"
-    "  FROM pgque.get_queue_info() q"
-    "  LEFT JOIN pgque.get_consumer_info() i ON i.queue_name = q.queue_name"
-    " GROUP BY q.queue_name, q.ev_new, q.queue_ticker_paused, q.queue_external_ticker";
+// events into smaller batches (under load, one per commit). $2: the queue's
+// last tick.
+constexpr const char *kConsumerCountsSql =
+    "SELECT pg_catalog.count(*),"
+    "       pg_catalog.count(*) FILTER (WHERE i.current_batch IS NOT NULL OR i.last_tick < $2::pg_catalog.int8)"
+    "  FROM pgque.get_consumer_info($1) i";
+
+// The names of queues by id, for the ids the commit hook read off the event
+// tables' names (the engine's queue table: PgQ's or upstream pgque's).
+constexpr const char *kQueueNamesPgqSql =
+    "SELECT queue_id, queue_name FROM pgq.queue WHERE queue_id = ANY ($1::pg_catalog.int4[])";
+constexpr const char *kQueueNamesPgqueSql =
+    "SELECT queue_id, queue_name FROM pgque.queue WHERE queue_id = ANY ($1::pg_catalog.int4[])";
+
+// Every this many tick_intervals, a pass looks at every queue: a safety net
+// for events no commit announced (COMMIT PREPARED, writes by other means)
+// and for dropped queues; in between, periodic passes look only at the
+// queues that are pending or due an idle tick.
+constexpr std::int64_t kFullPassTickIntervals = 10;
 
 // The worker waits this long at most for a lock, then gives way and tries
 // again at the next pass: shorter than deadlock_timeout (1 s by default), so
@@ -132,8 +166,11 @@ private:
     void StopIfAsked();
     bool TakeConfigChanged();
     void ReportState(SlotState state);
-    bool TakeWakes(std::vector<core::CommittedWrite> &commits, bool &lost);
-    void TickPass(bool periodic_due);
+    void TakeWakes(std::vector<WakeRecord> &commits, bool &lost, bool &consumer_changed);
+    bool NameQueues(pg::Transaction *tx, const std::vector<WakeRecord> &records,
+                    std::vector<core::CommittedWrite> &commits);
+    core::QueueObservation Observe(pg::Transaction &tx, const pg::Row &row);
+    void TickPass(bool periodic_due, bool full_due);
     void ReconcileConsumers(bool config_changed);
     void RetryPass();
     void MaintPass();
@@ -148,6 +185,7 @@ private:
     core::TickPolicy policy_;
     ConsumerSupervisor consumers_;
     core::IntervalTimer periodic_;
+    core::IntervalTimer full_;  // a pass over every queue
     core::IntervalTimer retry_;
     core::IntervalTimer maint_;
     std::int64_t pause_until_us_ = 0;  // after a failed pass
@@ -155,6 +193,8 @@ private:
     Readiness readiness_ = Readiness::NoApi;
     bool announced_ = false;
     bool has_step2_ = false;
+    const char *queue_names_sql_ = nullptr;          // kQueueNames*Sql, or none readable
+    std::map<std::int32_t, std::string> queue_names_;  // by id; cleared on full passes
     std::string schema_version_;   // of extension pgque_worker, as last seen
     bool schema_current_ = false;  // it is kVersion: consumers may run
     std::string refusal_;          // why pgque_worker.role cannot serve, when Refused
@@ -165,6 +205,7 @@ private:
 void DatabaseWorker::ApplySettings()
 {
     periodic_.SetInterval(config::TickIntervalMs() * 1000LL);
+    full_.SetInterval(kFullPassTickIntervals * config::TickIntervalMs() * 1000LL);
     retry_.SetInterval(config::RetryIntervalMs() * 1000LL);
     maint_.SetInterval(config::MaintIntervalMs() * 1000LL);
 }
@@ -219,12 +260,12 @@ void DatabaseWorker::ReportState(SlotState state)
 }
 
 // Commits announced since the last call (lost: the ring overflowed), and
-// whether anything woke us at all.
-bool DatabaseWorker::TakeWakes(std::vector<core::CommittedWrite> &commits, bool &lost)
+// whether a consumer started or finished a batch.
+void DatabaseWorker::TakeWakes(std::vector<WakeRecord> &commits, bool &lost, bool &consumer_changed)
 {
     SpinLockAcquire(&slot_.mutex);
     std::uint64_t count = slot_.wake_count;
-    bool consumer_changed = slot_.consumer_changed;
+    consumer_changed = slot_.consumer_changed;
     slot_.consumer_changed = false;
     std::uint64_t first = wakes_seen_;
     lost = count - first > static_cast<std::uint64_t>(kWakeRingSize);
@@ -237,22 +278,95 @@ bool DatabaseWorker::TakeWakes(std::vector<core::CommittedWrite> &commits, bool 
     SpinLockRelease(&slot_.mutex);
 
     wakes_seen_ = count;
-    for (std::size_t i = 0; i < n; i++)
-        commits.push_back({copy[i].txid, copy[i].started_us});
-    return n > 0 || lost || consumer_changed;
+    commits.assign(copy, copy + n);
 }
 
-void DatabaseWorker::TickPass(bool periodic_due)
+// The commits with the names of the queues they wrote. A commit whose
+// queues are all gone (dropped) needs nothing; one whose queues are unknown
+// (or cannot be named) may concern any queue. Ids not cached are looked up
+// in tx; without one (tx null), false when a lookup is needed.
+bool DatabaseWorker::NameQueues(pg::Transaction *tx, const std::vector<WakeRecord> &records,
+                                std::vector<core::CommittedWrite> &commits)
 {
-    std::vector<core::CommittedWrite> commits;
+    std::string missing;
+    for (const WakeRecord &r : records)
+        for (int i = 0; i < r.queue_count; i++)
+            if (!queue_names_.count(r.queue_ids[i]))
+                missing += (missing.empty() ? "{" : ",") + std::to_string(r.queue_ids[i]);
+    if (!missing.empty() && queue_names_sql_) {
+        if (!tx)
+            return false;
+        for (const pg::Row &row : tx->Query(queue_names_sql_, {missing + "}"}))
+            queue_names_[std::stoi(row[0].value_or("0"))] = row[1].value_or("");
+    }
+
+    commits.clear();
+    for (const WakeRecord &r : records) {
+        core::CommittedWrite c{r.txid, r.started_us, {}};
+        if (r.queue_count > 0 && queue_names_sql_) {
+            for (int i = 0; i < r.queue_count; i++) {
+                auto name = queue_names_.find(r.queue_ids[i]);
+                if (name != queue_names_.end())
+                    c.queues.push_back(name->second);
+            }
+            if (c.queues.empty())
+                continue;
+        }
+        commits.push_back(std::move(c));
+    }
+    return true;
+}
+
+core::QueueObservation DatabaseWorker::Observe(pg::Transaction &tx, const pg::Row &row)
+{
+    auto number = [](const pg::Value &v, std::int64_t otherwise) {
+        return v ? std::stoll(*v) : otherwise;
+    };
+    core::QueueObservation q;
+    q.name = row[0].value_or("");
+    q.new_events = number(row[1], 0);
+    q.paused = IsTrue(row[2]);
+    q.external_ticker = IsTrue(row[3]);
+    q.last_tick_id = number(row[4], 0);
+    q.ticker_lag_us = number(row[5], -1);
+    q.max_count = number(row[6], 0);
+    q.max_lag_us = number(row[7], 0);
+    q.idle_period_us = number(row[8], 0);
+    q.observed_at_us = pg::NowUs();
+    if (policy_.NeedsConsumerCounts(q)) {
+        std::vector<pg::Row> counts = tx.Query(kConsumerCountsSql, {q.name, row[4]});
+        q.consumers = static_cast<int>(number(counts.at(0)[0], 0));
+        q.busy_consumers = static_cast<int>(number(counts.at(0)[1], 0));
+    }
+    return q;
+}
+
+void DatabaseWorker::TickPass(bool periodic_due, bool full_due)
+{
+    std::vector<WakeRecord> records;
     bool lost = false;
-    TakeWakes(commits, lost);
-    policy_.NoteCommits(commits);
+    bool consumer_changed = false;
+    TakeWakes(records, lost, consumer_changed);
     if (lost)
         policy_.NoteLostCommits();
+    if (consumer_changed)
+        policy_.NoteConsumersChanged();
+    // Nothing to look at (the queues written have busy consumers, nothing
+    // pending, no timer): no transaction at all.
+    std::vector<core::CommittedWrite> commits;
+    bool noted = readiness_ == Readiness::Ready && NameQueues(nullptr, records, commits);
+    if (noted) {
+        policy_.NoteCommits(commits);
+        core::PassScope scope = policy_.Scope(periodic_due, full_due, pg::NowUs());
+        if (!scope.all && scope.queues.empty()) {
+            policy_.EndPass(false);
+            return;
+        }
+    }
 
     std::vector<std::string> ticked;
     std::optional<core::TxidSnapshot> snapshot;
+    bool full = false;
     {
         pg::Transaction tx("pgque_worker: ticking queues", pg::Isolation::RepeatableRead);
         tx.SetLockTimeout(kLockTimeout);
@@ -270,33 +384,45 @@ void DatabaseWorker::TickPass(bool periodic_due)
                 tx.Commit();
                 refusal_ = *ready[4];
                 SetReadiness(Readiness::Refused);
-                policy_.EndPass();
+                policy_.EndPass(false);
                 return;
             }
             if (!IsTrue(ready[1])) {
                 tx.Commit();
                 SetReadiness(Readiness::NoApi);
-                policy_.EndPass();
+                policy_.EndPass(false);
                 return;
             }
             if (IsTrue(ready[5]) && IsTrue(tx.QueryValue("SELECT pgque.ticker_stopped()"))) {
                 tx.Commit();
                 SetReadiness(Readiness::Stopped);
-                policy_.EndPass();
+                policy_.EndPass(false);
                 return;
             }
+            queue_names_sql_ = !ready[6]              ? nullptr
+                               : *ready[6] == "pgque" ? kQueueNamesPgqueSql
+                                                      : kQueueNamesPgqSql;
             SetReadiness(Readiness::Ready);
         }
 
-        for (const pg::Row &row : tx.Query(kObserveSql)) {
-            core::QueueObservation q;
-            q.name = row[0].value_or("");
-            q.new_events = row[1] ? std::stoll(*row[1]) : 0;
-            q.paused = IsTrue(row[2]);
-            q.external_ticker = IsTrue(row[3]);
-            q.consumers = row[4] ? std::stoi(*row[4]) : 0;
-            q.busy_consumers = row[5] ? std::stoi(*row[5]) : 0;
+        if (!noted) {
+            NameQueues(&tx, records, commits);
+            policy_.NoteCommits(commits);
+        }
+        core::PassScope scope = policy_.Scope(periodic_due, full_due, pg::NowUs());
+        full = scope.all;
+        std::vector<core::QueueObservation> observed;
+        if (full) {
+            queue_names_.clear();  // ids of dropped queues go too
+            for (const pg::Row &row : tx.Query(kObserveAllSql))
+                observed.push_back(Observe(tx, row));
+        } else {
+            for (const std::string &name : scope.queues)
+                for (const pg::Row &row : tx.Query(kObserveOneSql, {name}))
+                    observed.push_back(Observe(tx, row));
+        }
 
+        for (const core::QueueObservation &q : observed) {
             core::TickAction action = policy_.Decide(q, periodic_due);
             if (action == core::TickAction::None)
                 continue;
@@ -338,7 +464,7 @@ void DatabaseWorker::TickPass(bool periodic_due)
     for (const std::string &queue : ticked)
         if (snapshot)
             policy_.RecordTick(queue, *snapshot, after_us);
-    policy_.EndPass();
+    policy_.EndPass(full);
     consumers_.WakeQueues(ticked);
     RecordTicks(ticked.size(), after_us);
 }
@@ -502,9 +628,12 @@ void DatabaseWorker::Run()
             try {
                 bool periodic_due = periodic_.Due(now);
                 if (woken || periodic_due) {
-                    TickPass(periodic_due);
+                    bool full_due = full_.Due(now);
+                    TickPass(periodic_due, full_due);
                     if (periodic_due)
                         periodic_.Done(now);
+                    if (full_due)
+                        full_.Done(now);
                 }
                 // Consumers: on every configuration change, and periodically
                 // to restart any that exited.

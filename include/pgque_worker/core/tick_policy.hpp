@@ -16,7 +16,17 @@
 //    received yet waiting for it): let the next batch grow; only
 //    PgQ's own thresholds (ticker_max_count, ticker_max_lag) may tick it
 //    (Threshold), until a consumer finishes and the worker is woken again.
-//  * Nothing pending: PgQ's thresholds and idle ticks, once per tick_interval.
+//  * Nothing pending: PgQ's thresholds and idle ticks, checked once per
+//    tick_interval, and ticker(queue) called only when PgQ would tick.
+//
+// What a pass looks at (Scope): a pass woken by commits looks only at the
+// queues those commits wrote and the queues still pending, leaving out those
+// whose consumers are all busy until a consumer starts or finishes a batch; the periodic
+// check (every tick_interval) adds the queues whose idle tick PgQ's rule
+// makes due by now (predicted from the ticks observed); a full pass (the
+// worker's slower timer, after lost announcements, or after a commit whose
+// queues are unknown) looks at every queue. So a pass costs what the work
+// costs, not what the number of queues is.
 #pragma once
 
 #include <cstdint>
@@ -33,22 +43,40 @@ namespace pgque::core {
 struct CommittedWrite {
     std::uint64_t txid = 0;
     std::int64_t started_us = 0;  // its start time, microseconds on the server's clock
+    // The queues it wrote; empty: unknown (any queue may have its events).
+    std::vector<std::string> queues;
 };
 
-// What the worker observed of one queue at the start of a pass.
+// What the worker observed of one queue.
 struct QueueObservation {
     std::string name;
     std::int64_t new_events = 0;  // PgQ's ev_new
     bool paused = false;
     bool external_ticker = false;
+    // Filled only when NeedsConsumerCounts() asked for them.
     int consumers = 0;
     int busy_consumers = 0;  // consumers with an open batch or a tick not yet received
+
+    // PgQ's tick state and thresholds (get_queue_info), to call ticker()
+    // only when PgQ would tick. A negative lag: unknown (always call).
+    std::int64_t last_tick_id = 0;
+    std::int64_t ticker_lag_us = -1;
+    std::int64_t max_count = 0;
+    std::int64_t max_lag_us = 0;
+    std::int64_t idle_period_us = 0;
+    std::int64_t observed_at_us = 0;  // clock reading when observed
 };
 
 enum class TickAction {
     None,       // leave the queue alone this pass
     Threshold,  // call ticker(queue): PgQ ticks if its thresholds are reached
     Force,      // force_next_tick(queue), then ticker(queue)
+};
+
+// The queues a pass looks at.
+struct PassScope {
+    bool all = false;                 // every queue
+    std::vector<std::string> queues;  // otherwise these (none: no pass needed)
 };
 
 class TickPolicy {
@@ -58,9 +86,18 @@ public:
     // Announcements were lost (the ring overflowed): every queue may have
     // events that no tick contains.
     void NoteLostCommits();
+    // A consumer started or finished a batch (which one is not known).
+    void NoteConsumersChanged();
 
-    // The action for one queue in this pass. periodic_due: tick_interval has
-    // passed since the last periodic check.
+    // What this pass must look at. periodic_due: tick_interval has passed
+    // since the last periodic check; full_due: time to look at every queue.
+    PassScope Scope(bool periodic_due, bool full_due, std::int64_t now_us) const;
+
+    // Whether Decide() needs the queue's consumer counts: it is pending
+    // (consumers decide between Force and Threshold).
+    bool NeedsConsumerCounts(const QueueObservation &queue) const;
+
+    // The action for one queue in this pass.
     TickAction Decide(const QueueObservation &queue, bool periodic_due);
 
     // queue was ticked with this snapshot; taken_after_us is a clock reading
@@ -68,9 +105,9 @@ public:
     void RecordTick(const std::string &queue, const TxidSnapshot &snapshot,
                     std::int64_t taken_after_us);
 
-    // Ends a pass: drops the commits noted for it and forgets queues that
-    // were not observed (dropped queues).
-    void EndPass();
+    // Ends a pass: drops the commits noted for it. A full pass also forgets
+    // the queues it did not observe (dropped queues).
+    void EndPass(bool full);
 
 private:
     struct QueueMemory {
@@ -80,12 +117,28 @@ private:
         // this worker may have some.
         bool pending = true;
         bool observed_this_pass = false;
+        // PgQ's last tick as observed, and the gap before it (for PgQ's
+        // idle back-off); negative: unknown.
+        std::int64_t seen_tick_id = -1;
+        std::int64_t seen_tick_at_us = 0;
+        std::int64_t previous_tick_gap_us = -1;
+        // When PgQ would next tick it idle (its thresholds as last observed);
+        // 0: at once (unknown).
+        std::int64_t idle_tick_due_us = 0;
+        // Every consumer was busy when last seen, or the queue was ticked
+        // since (each consumer then has a tick it has not received): until
+        // a consumer changes, a commit to it needs no pass, only PgQ's
+        // thresholds at the periodic check.
+        bool all_busy = false;
     };
 
-    bool CommitMayBeMissing(const QueueMemory &memory) const;
+    bool CommitMayBeMissing(const std::string &queue, const QueueMemory &memory) const;
+    bool IsPending(const QueueObservation &queue, const QueueMemory *memory) const;
+    static bool PgqWouldTick(const QueueObservation &queue, const QueueMemory &memory);
 
     std::unordered_map<std::string, QueueMemory> queues_;
     std::vector<CommittedWrite> commits_;
+    bool lost_ = false;
 };
 
 }  // namespace pgque::core

@@ -31,10 +31,17 @@ enum class SlotState : int {
 };
 const char *SlotStateName(SlotState state);
 
-// A committed transaction that inserted events (announced by its backend).
+// A committed transaction that inserted events (announced by its backend),
+// with the ids of the queues whose event tables it wrote (queue_count of
+// them; kWakeUnknownQueues: more than kWakeQueueIds, or a table whose queue
+// the name does not tell).
+constexpr int kWakeQueueIds = 4;
+constexpr int kWakeUnknownQueues = -1;
 struct WakeRecord {
     std::uint64_t txid;
     std::int64_t started_us;
+    int queue_count;
+    std::int32_t queue_ids[kWakeQueueIds];
 };
 constexpr int kWakeRingSize = 64;
 constexpr int kErrorTextSize = 256;

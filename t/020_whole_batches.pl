@@ -1,0 +1,12 @@
+# Whole batches on pgque_pgq: 500 and 50,000 events in one transaction, default
+# max_messages, all dispatched exactly once, in bounded memory (t/lib/WholeBatchTests.pm).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use PgqueWorkerTest;
+use WholeBatchTests;
+use Test::More;
+
+whole_batches('pgque_pgq');
+done_testing();
