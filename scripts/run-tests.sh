@@ -65,8 +65,11 @@ run_tap() {
   # t/041_docs_run.pl runs the SQL of README.md and docs/; contrib holds the
   # shipped Prometheus files (t/051, t/052).
   copy_for_pg "$repo/t" "$repo/README.md" "$repo/docs" "$repo/contrib" "$work"
-  # PGQUE_REPO: t/042 builds 0.1.0 from the checkout's git history.
-  log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" PGQUE_REPO="$repo" \
+  # PGQUE_REPO: t/042 builds 0.1.0 from the checkout's git history, read
+  # from a bare copy the server user can reach (CI's checkout may sit where
+  # it cannot even look).
+  git clone -q --bare "$repo" "$work/history.git" && [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work/history.git"
+  log=$(cd "$work" && as_pg env TESTDIR="$work" PG_REGRESS="$pg_regress" PGQUE_REPO="$work/history.git" \
       prove -v ${TAP_TESTS:-t/*.pl} 2>&1); rc=$?
   echo "$log" | grep -E '^(t/|ok|not ok|# +Failed|Result|Files=)' | sed 's/^/   /'
   ok=$(echo "$log" | grep -cE '^ok [0-9]+')
