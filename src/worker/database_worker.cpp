@@ -63,7 +63,8 @@ constexpr const char *kReadinessSql =
     // The workers call the pgque API as pgque_worker.role: a pgque schema
     // or function of a lesser role (a schema created where the API is not
     // installed yet, say) would run that role's code with the workers'
-    // privileges.
+    // privileges. The rule of pgque_worker._pgque_api_trusted(), written out
+    // here: the workers tick databases whose pgque_worker schema is older.
     "          WHEN EXISTS (SELECT FROM pg_catalog.pg_namespace n"
     "                         JOIN pg_catalog.pg_roles o ON o.oid = n.nspowner"
     "                        WHERE n.nspname = 'pgque' AND NOT o.rolsuper)"

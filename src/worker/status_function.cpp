@@ -4,6 +4,7 @@
 
 #include "pgque_worker/core/schedule.hpp"
 #include "pgque_worker/core/slot_life.hpp"
+#include "pgque_worker/core/utf8.hpp"
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 #include "pgque_worker/worker/shared_state.hpp"
@@ -23,6 +24,20 @@ namespace {
 
 using pgque::core::SlotLife;
 using pgque::core::SlotPhase;
+
+// A state text with no destructor. The functions below format a state into
+// one before they call into PostgreSQL, so that no std::string is live in a
+// frame an ERROR there could longjmp over.
+struct StateText {
+    char text[128];
+};
+
+StateText Fixed(const std::string &state)
+{
+    StateText out;
+    pgque::core::CopyTruncatedUtf8(state, out.text, sizeof out.text);
+    return out;
+}
 
 Datum TimestampOrNull(TimestampTz t, bool &isnull)
 {
@@ -120,7 +135,8 @@ extern "C" Datum pgque_worker_status(PG_FUNCTION_ARGS)
             values[0] = CStringGetTextDatum(copy.database_name);
             values[1] = Int32GetDatum(copy.life.pid);
             nulls[1] = copy.life.pid == 0;
-            values[2] = CStringGetTextDatum(DatabaseState(copy).c_str());
+            const StateText state = Fixed(DatabaseState(copy));
+            values[2] = CStringGetTextDatum(state.text);
             values[3] = TimestampOrNull(copy.started_at, nulls[3]);
             values[4] = TimestampOrNull(copy.last_tick_at, nulls[4]);
             values[5] = Int64GetDatum(static_cast<int64>(copy.ticks));
@@ -168,7 +184,8 @@ extern "C" Datum pgque_worker_consumer_processes(PG_FUNCTION_ARGS)
                                             ? pgque::core::StartDueAt(copy.life)
                                             : 0,
                                         nulls[3]);
-            values[4] = CStringGetTextDatum(ConsumerState(copy).c_str());
+            const StateText state = Fixed(ConsumerState(copy));
+            values[4] = CStringGetTextDatum(state.text);
             tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
         }
         LWLockRelease(shared->lock);
