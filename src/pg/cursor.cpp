@@ -1,6 +1,7 @@
 #include "pgque_worker/pg/cursor.hpp"
 
 #include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/plan_cache.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 
 extern "C" {
@@ -15,10 +16,12 @@ namespace pgque::pg {
 Cursor Cursor::Open(Transaction &, const std::string &sql, const std::vector<Value> &args)
 {
     std::vector<const char *> texts = ArgTexts(args);
+    SPIPlanPtr plan = KeptPlan(sql, static_cast<int>(texts.size()), CURSOR_OPT_NO_SCROLL);
     return Cursor(Call([&]() -> void * {
         SpiArgs a = ToSpiArgs(texts);
-        Portal portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), a.n, a.types, a.values, a.nulls,
-                                                  false, CURSOR_OPT_NO_SCROLL);
+        Portal portal = plan ? SPI_cursor_open(nullptr, plan, a.values, a.nulls, false)
+                             : SPI_cursor_open_with_args(nullptr, sql.c_str(), a.n, a.types, a.values, a.nulls,
+                                                         false, CURSOR_OPT_NO_SCROLL);
         return portal;
     }));
 }

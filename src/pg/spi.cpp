@@ -3,6 +3,7 @@
 #include "pgque_worker/pg/cursor.hpp"
 
 #include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/plan_cache.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 
 extern "C" {
@@ -122,11 +123,13 @@ SpiArgs ToSpiArgs(const std::vector<const char *> &texts)
 SPITupleTable *Transaction::Execute(const std::string &sql, const std::vector<Value> &args)
 {
     std::vector<const char *> texts = ArgTexts(args);
+    SPIPlanPtr plan = KeptPlan(sql, static_cast<int>(texts.size()), 0);
     return Call([&]() -> SPITupleTable * {
         SpiArgs a = ToSpiArgs(texts);
-        int rc = SPI_execute_with_args(sql.c_str(), a.n, a.types, a.values, a.nulls, false, 0);
+        int rc = plan ? SPI_execute_plan(plan, a.values, a.nulls, false, 0)
+                      : SPI_execute_with_args(sql.c_str(), a.n, a.types, a.values, a.nulls, false, 0);
         if (rc < 0)
-            elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+            elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
         return SPI_tuptable;
     });
 }
