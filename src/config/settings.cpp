@@ -17,6 +17,7 @@ namespace {
 int max_workers = 4;
 int max_consumer_workers = 8;
 int tick_interval_ms = 1000;
+int tick_min_gap_ms = 20;
 int retry_interval_ms = 1000;
 int maint_interval_ms = 30000;
 char *worker_role = nullptr;
@@ -82,6 +83,13 @@ void DefineSettings()
         "threshold and idle ticks.",
         &tick_interval_ms, 1000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
+        "pgque_worker.tick_min_gap",
+        "Shortest time between two tick passes woken by commits.",
+        "Commits that arrive within it are ticked together, in one batch per queue: under a steady "
+        "stream of commits this bounds the ticks (and batches) per second; an event waits at most "
+        "this long for its tick. 0 ticks after every commit.",
+        &tick_min_gap_ms, 20, 0, 10000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
         "pgque_worker.retry_interval",
         "How often nacked messages that are due are moved back into their queue.",
         nullptr, &retry_interval_ms, 1000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
@@ -144,6 +152,7 @@ void DefineSettings()
 int MaxWorkers() { return max_workers; }
 int MaxConsumerWorkers() { return max_consumer_workers; }
 int TickIntervalMs() { return tick_interval_ms; }
+int TickMinGapMs() { return tick_min_gap_ms; }
 int RetryIntervalMs() { return retry_interval_ms; }
 int MaintIntervalMs() { return maint_interval_ms; }
 std::string WorkerRole() { return worker_role ? worker_role : ""; }

@@ -168,6 +168,8 @@ private:
     bool TakeConfigChanged();
     void ReportState(SlotState state);
     void TakeWakes(std::vector<WakeRecord> &commits, bool &lost, bool &consumer_changed);
+    // Whether commits or a consumer asked for a pass since the last one.
+    bool WakesPending();
     bool NameQueues(pg::Transaction *tx, const std::vector<WakeRecord> &records,
                     std::vector<core::CommittedWrite> &commits);
     core::QueueObservation Observe(pg::Transaction &tx, const pg::Row &row);
@@ -190,6 +192,7 @@ private:
     core::IntervalTimer retry_;
     core::IntervalTimer maint_;
     std::int64_t pause_until_us_ = 0;  // after a failed pass
+    std::int64_t last_pass_us_ = 0;    // start of the last tick pass
     std::uint64_t wakes_seen_ = 0;
     Readiness readiness_ = Readiness::NoApi;
     bool announced_ = false;
@@ -613,6 +616,14 @@ void DatabaseWorker::RecordMaint(std::int64_t now_us)
     SpinLockRelease(&slot_.mutex);
 }
 
+bool DatabaseWorker::WakesPending()
+{
+    SpinLockAcquire(&slot_.mutex);
+    bool pending = slot_.wake_count != wakes_seen_ || slot_.consumer_changed;
+    SpinLockRelease(&slot_.mutex);
+    return pending;
+}
+
 void DatabaseWorker::Run()
 {
     for (;;) {
@@ -622,14 +633,20 @@ void DatabaseWorker::Run()
 
         std::int64_t now = pg::NowUs();
         if (now >= pause_until_us_) {
+            bool woken = WakesPending();
             SpinLockAcquire(&slot_.mutex);
-            bool woken = slot_.wake_count != wakes_seen_ || slot_.consumer_changed;
             bool config_pending = slot_.config_changed;
             SpinLockRelease(&slot_.mutex);
             try {
                 bool periodic_due = periodic_.Due(now);
+                // Commits within tick_min_gap of the last pass wait for the
+                // next one: one tick (and one batch) per queue for all of
+                // them, however fast they come.
+                if (woken && !periodic_due && now < last_pass_us_ + config::TickMinGapMs() * 1000LL)
+                    woken = false;
                 if (woken || periodic_due) {
                     bool full_due = full_.Due(now);
+                    last_pass_us_ = now;
                     TickPass(periodic_due, full_due);
                     if (periodic_due)
                         periodic_.Done(now);
@@ -673,6 +690,8 @@ void DatabaseWorker::Run()
         now = pg::NowUs();
         std::int64_t wait_us = std::min({periodic_.Remaining(now), retry_.Remaining(now),
                                          maint_.Remaining(now)});
+        if (WakesPending())  // held back by tick_min_gap
+            wait_us = std::min<std::int64_t>(wait_us, last_pass_us_ + config::TickMinGapMs() * 1000LL - now);
         if (pause_until_us_ > now)
             wait_us = std::max(wait_us, pause_until_us_ - now);
         if (readiness_ != Readiness::Ready)

@@ -14,6 +14,8 @@ void DefineSettings();
 int MaxWorkers();
 int MaxConsumerWorkers();
 int TickIntervalMs();
+// pgque_worker.tick_min_gap: passes woken by commits are at least this far apart.
+int TickMinGapMs();
 int RetryIntervalMs();
 int MaintIntervalMs();
 std::string WorkerRole();
