@@ -15,6 +15,7 @@
 
 extern "C" {
 #include "executor/spi.h"
+#include "utils/builtins.h"
 }
 
 namespace pgque::dispatch {
@@ -22,8 +23,10 @@ namespace pgque::dispatch {
 namespace {
 
 // Columns of the batch cursor: the message for the handler, then what C++
-// needs of it.
-constexpr const char *kSelectList = "m, (m).type, (m).msg_id, (m).batch_id";
+// needs of it (cast, so that an engine's own column types cannot change how
+// they are read).
+constexpr const char *kSelectList =
+    "m, (m).type::pg_catalog.text, (m).msg_id::pg_catalog.int8, (m).batch_id::pg_catalog.int8";
 constexpr int kMessage = 1, kType = 2, kMsgId = 3, kBatchId = 4;
 
 struct SliceRow {
@@ -88,21 +91,45 @@ std::string SqlBatch::MessageText(const SliceRow &row)
 void SqlBatch::CallRange(const std::vector<SliceRow> &rows, const std::vector<int> &route, size_t first, size_t last)
 {
     const Route *routes = config_.routes.data();
-    pg::Call([&] {
-        MemoryContext old = MemoryContextSwitchTo(slice_context_);
-        for (size_t i = first; i < last; i++) {
-            if (route[i] == core::RouteTable::kNoRoute)
-                continue;
-            bool isnull;
-            Datum message = SPI_getbinval(rows[i].table->vals[rows[i].index], rows[i].table->tupdesc, kMessage, &isnull);
-            const Route &r = routes[route[i]];
-            pg::PreparedHandler &h = handlers_[route[i]];
-            pg::PrepareHandler(h, r.handler, r.owner, batch_context_);
-            calling_ = i;
-            pg::CallRestricted(h, r.owner, r.timeout_ms, message, isnull);
-        }
-        MemoryContextSwitchTo(old);
-    });
+    try {
+        pg::Call([&] {
+            MemoryContext old = MemoryContextSwitchTo(slice_context_);
+            // One restricted run per stretch of messages whose routes share
+            // an owner.
+            pg::RestrictedRun run;
+            Oid run_owner = InvalidOid;
+            for (size_t i = first; i < last; i++) {
+                if (route[i] == core::RouteTable::kNoRoute)
+                    continue;
+                bool isnull;
+                Datum message =
+                    SPI_getbinval(rows[i].table->vals[rows[i].index], rows[i].table->tupdesc, kMessage, &isnull);
+                const Route &r = routes[route[i]];
+                pg::PreparedHandler &h = handlers_[route[i]];
+                if (!h.ready) {  // checked as the worker, outside any run
+                    if (OidIsValid(run_owner))
+                        pg::LeaveRestricted(run);
+                    run_owner = InvalidOid;
+                    pg::PrepareHandler(h, r.handler, r.owner, batch_context_);
+                }
+                if (run_owner != r.owner) {
+                    if (OidIsValid(run_owner))
+                        pg::LeaveRestricted(run);
+                    pg::EnterRestricted(run, r.owner);
+                    run_owner = r.owner;
+                }
+                calling_ = i;
+                pg::CallHandler(h, r.timeout_ms, message, isnull);
+            }
+            if (OidIsValid(run_owner))
+                pg::LeaveRestricted(run);
+            MemoryContextSwitchTo(old);
+        });
+    } catch (...) {
+        pg::Call([] { pg::ReleaseHandlerLocks(); });
+        throw;
+    }
+    pg::Call([] { pg::ReleaseHandlerLocks(); });
 }
 
 // A handler failed: nack the message with the error text (nack dead-letters
@@ -120,19 +147,31 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
     const size_t n = rows.size();
     std::vector<std::string> msg_ids(n);
     std::vector<int> route(n);
-    char **cells = nullptr;
+    // Read as Datums: the ids are bigints, and the type's text is used in
+    // place (no output function per row).
+    char **types = nullptr;
+    int64 *ids = nullptr;
     pg::Call([&] {
         MemoryContext old = MemoryContextSwitchTo(slice_context_);
-        cells = static_cast<char **>(palloc0(sizeof(char *) * (n * 3 + 1)));
-        for (size_t i = 0; i < n; i++)
-            for (int c = 0; c < 3; c++)
-                cells[i * 3 + c] = SPI_getvalue(rows[i].table->vals[rows[i].index], rows[i].table->tupdesc, kType + c);
+        types = static_cast<char **>(palloc0(sizeof(char *) * (n + 1)));
+        ids = static_cast<int64 *>(palloc0(sizeof(int64) * (2 * n + 1)));
+        for (size_t i = 0; i < n; i++) {
+            HeapTuple tuple = rows[i].table->vals[rows[i].index];
+            TupleDesc desc = rows[i].table->tupdesc;
+            bool isnull;
+            Datum type = SPI_getbinval(tuple, desc, kType, &isnull);
+            types[i] = isnull ? nullptr : TextDatumGetCString(type);
+            Datum msg_id = SPI_getbinval(tuple, desc, kMsgId, &isnull);
+            ids[2 * i] = isnull ? 0 : DatumGetInt64(msg_id);
+            Datum batch_id = SPI_getbinval(tuple, desc, kBatchId, &isnull);
+            ids[2 * i + 1] = isnull ? 0 : DatumGetInt64(batch_id);
+        }
         MemoryContextSwitchTo(old);
     });
     long routed = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *type = cells[i * 3];
-        msg_ids[i] = cells[i * 3 + 1] ? cells[i * 3 + 1] : "";
+        const char *type = types[i];
+        msg_ids[i] = std::to_string(ids[2 * i]);
         route[i] = routes_.RouteFor(type ? std::optional<std::string>(type) : std::nullopt);
         if (route[i] == core::RouteTable::kNoRoute) {
             out_.unhandled++;
@@ -142,7 +181,7 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
         }
     }
     if (batch_id_.empty()) {
-        batch_id_ = cells[2] ? cells[2] : "";  // the same in every row
+        batch_id_ = std::to_string(ids[1]);  // the same in every row
         replay_ = journal_.BeginBatch(std::stoll(msg_ids[0]));
         out_.replayed = replay_;
     }

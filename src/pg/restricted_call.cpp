@@ -34,40 +34,46 @@ void PrepareHandler(PreparedHandler &h, Oid handler, Oid owner, MemoryContext co
     h.ready = true;
 }
 
-void CallRestricted(PreparedHandler &h, Oid owner, long timeout_ms, Datum arg, bool arg_isnull)
+void EnterRestricted(RestrictedRun &run, Oid owner)
 {
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+    GetUserIdAndSecContext(&run.saved_user, &run.saved_context);
+    SetUserIdAndSecContext(owner, run.saved_context | SECURITY_LOCAL_USERID_CHANGE |
                                       SECURITY_RESTRICTED_OPERATION);
-    // Everything the handler sets is unwound below; on an error, by the
-    // subtransaction's abort, which also restores the user id.
-    int nest_level = NewGUCNestLevel();
+    run.nest_level = NewGUCNestLevel();
     (void) set_config_option("search_path", kHandlerSearchPath, PGC_USERSET, PGC_S_SESSION,
                              GUC_ACTION_SAVE, true, 0, false);
-    const bool timed = timeout_ms > 0;
-    if (timed)  // statement_timeout is an int of milliseconds
-        enable_timeout_after(STATEMENT_TIMEOUT, static_cast<int>(std::min<long>(timeout_ms, INT_MAX)));
+}
+
+void CallHandler(PreparedHandler &h, long timeout_ms, Datum arg, bool arg_isnull)
+{
+    LOCAL_FCINFO(fcinfo, 1);
+    InitFunctionCallInfoData(*fcinfo, &h.flinfo, 1, InvalidOid, nullptr, nullptr);
+    fcinfo->args[0].value = arg;
+    fcinfo->args[0].isnull = arg_isnull;
+    if (timeout_ms <= 0) {
+        (void) FunctionCallInvoke(fcinfo);
+        return;
+    }
+    // statement_timeout is an int of milliseconds; an error's abort does not
+    // disarm it, hence the PG_FINALLY.
+    enable_timeout_after(STATEMENT_TIMEOUT, static_cast<int>(std::min<long>(timeout_ms, INT_MAX)));
     PG_TRY();
     {
-        LOCAL_FCINFO(fcinfo, 1);
-        InitFunctionCallInfoData(*fcinfo, &h.flinfo, 1, InvalidOid, nullptr, nullptr);
-        fcinfo->args[0].value = arg;
-        fcinfo->args[0].isnull = arg_isnull;
         (void) FunctionCallInvoke(fcinfo);
     }
     PG_FINALLY();
     {
-        if (timed)
-            disable_timeout(STATEMENT_TIMEOUT, false);
-        // Session-level advisory locks outlive a subtransaction's abort; the
-        // workers take none of their own, so every one is the handler's.
-        LockReleaseSession(USER_LOCKMETHOD);
+        disable_timeout(STATEMENT_TIMEOUT, false);
     }
     PG_END_TRY();
-    AtEOXact_GUC(false, nest_level);
-    SetUserIdAndSecContext(saved_user, saved_context);
 }
+
+void LeaveRestricted(const RestrictedRun &run)
+{
+    AtEOXact_GUC(false, run.nest_level);
+    SetUserIdAndSecContext(run.saved_user, run.saved_context);
+}
+
+void ReleaseHandlerLocks() { LockReleaseSession(USER_LOCKMETHOD); }
 
 }  // namespace pgque::pg

@@ -2,9 +2,13 @@
 // runs index expressions during VACUUM and REFRESH MATERIALIZED VIEW: as the
 // owner's user id, with SECURITY_RESTRICTED_OPERATION (no temp objects,
 // LISTEN, PREPARE, cursors WITH HOLD, SET ROLE), inside a GUC nest level that
-// is unwound afterwards, under a fixed search_path. Nothing the handler does
-// to the session survives the call: GUCs (SET or set_config(..., false)) are
-// unwound, session-level advisory locks are released.
+// is unwound afterwards, under a fixed search_path. Handlers of one owner are
+// called in a run (EnterRestricted, CallHandler..., LeaveRestricted): the
+// worker enters and leaves once per run of consecutive messages of one owner
+// in a slice, because unwinding the GUCs costs as much as a no-op handler.
+// Nothing a handler does to the session survives its run: GUCs (SET or
+// set_config(..., false)) are unwound; the caller releases session-level
+// advisory locks (ReleaseHandlerLocks) after the run, and on an error.
 //
 // PostgreSQL code: call these inside pg::Call.
 #pragma once
@@ -28,8 +32,23 @@ struct PreparedHandler {
 // handler, then prepares the call in context. ERROR otherwise.
 void PrepareHandler(PreparedHandler &h, Oid handler, Oid owner, MemoryContext context);
 
-// Calls the prepared handler with one argument as owner, restricted as
-// described above, under statement_timeout = timeout_ms when positive.
-void CallRestricted(PreparedHandler &h, Oid owner, long timeout_ms, Datum arg, bool arg_isnull);
+// The session as it was before EnterRestricted.
+struct RestrictedRun {
+    Oid saved_user;
+    int saved_context;
+    int nest_level;
+};
+
+// Becomes owner, restricted as described above. On an error before
+// LeaveRestricted, the (sub)transaction's abort restores all of it.
+void EnterRestricted(RestrictedRun &run, Oid owner);
+// Calls the prepared handler with one argument, under statement_timeout =
+// timeout_ms when positive. Between EnterRestricted and LeaveRestricted.
+void CallHandler(PreparedHandler &h, long timeout_ms, Datum arg, bool arg_isnull);
+// Unwinds the run's GUCs and becomes the worker again.
+void LeaveRestricted(const RestrictedRun &run);
+// Session-level advisory locks outlive a subtransaction's abort; the
+// workers take none of their own, so every one is a handler's.
+void ReleaseHandlerLocks();
 
 }  // namespace pgque::pg
