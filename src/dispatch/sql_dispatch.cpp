@@ -126,10 +126,10 @@ void SqlBatch::CallRange(const std::vector<SliceRow> &rows, const std::vector<in
             MemoryContextSwitchTo(old);
         });
     } catch (...) {
+        // The subtransaction's abort unwinds the rest; not these.
         pg::Call([] { pg::ReleaseHandlerLocks(); });
         throw;
     }
-    pg::Call([] { pg::ReleaseHandlerLocks(); });
 }
 
 // A handler failed: nack the message with the error text (nack dead-letters

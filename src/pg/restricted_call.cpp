@@ -70,6 +70,7 @@ void CallHandler(PreparedHandler &h, long timeout_ms, Datum arg, bool arg_isnull
 
 void LeaveRestricted(const RestrictedRun &run)
 {
+    ReleaseHandlerLocks();
     AtEOXact_GUC(false, run.nest_level);
     SetUserIdAndSecContext(run.saved_user, run.saved_context);
 }

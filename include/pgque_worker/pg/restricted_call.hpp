@@ -7,8 +7,8 @@
 // worker enters and leaves once per run of consecutive messages of one owner
 // in a slice, because unwinding the GUCs costs as much as a no-op handler.
 // Nothing a handler does to the session survives its run: GUCs (SET or
-// set_config(..., false)) are unwound; the caller releases session-level
-// advisory locks (ReleaseHandlerLocks) after the run, and on an error.
+// set_config(..., false)) are unwound and session-level advisory locks are
+// released (on an error, by the caller: ReleaseHandlerLocks).
 //
 // PostgreSQL code: call these inside pg::Call.
 #pragma once
@@ -45,7 +45,8 @@ void EnterRestricted(RestrictedRun &run, Oid owner);
 // Calls the prepared handler with one argument, under statement_timeout =
 // timeout_ms when positive. Between EnterRestricted and LeaveRestricted.
 void CallHandler(PreparedHandler &h, long timeout_ms, Datum arg, bool arg_isnull);
-// Unwinds the run's GUCs and becomes the worker again.
+// Releases the run's session-level advisory locks, unwinds its GUCs and
+// becomes the worker again.
 void LeaveRestricted(const RestrictedRun &run);
 // Session-level advisory locks outlive a subtransaction's abort; the
 // workers take none of their own, so every one is a handler's.
