@@ -61,5 +61,44 @@ ok(wait_for($node, 'postgres',
     q{SELECT last_maintenance IS NOT NULL FROM pgque_worker.workers WHERE database = 'postgres'}, 't', 10),
     'maintenance ran');
 
+# pgque_worker.tick_min_gap: commits close together share one tick. A
+# consumer worker handles each batch at once, so without a gap every commit
+# that finds it idle is ticked on its own. 20 commits, 50 ms apart (about
+# 1 s): with a gap of 4 s (and no periodic pass to tick earlier) at most two
+# ticks take them, one for the first commit and one for the rest; with a gap
+# of 0 there are many more.
+$node->safe_psql('postgres', q{CREATE TABLE handled (payload text);
+    CREATE FUNCTION record(m pgque.message) RETURNS void LANGUAGE sql
+      AS $$ INSERT INTO public.handled VALUES (m.payload) $$;});
+sub ticks_for_20_commits {
+    my ($queue) = @_;
+    $node->safe_psql('postgres', "SELECT pgque.create_queue('$queue');
+                                  SELECT pgque_worker.handle('$queue', 'c', '*', 'record(pgque.message)');");
+    ok(wait_for($node, 'postgres', "SELECT state FROM pgque_worker.consumers WHERE queue = '$queue'", 'idle', 30),
+       "$queue: its consumer worker is idle");
+    my $before = $node->safe_psql('postgres', "SELECT last_tick_id FROM pgque.get_queue_info('$queue')");
+    my $sql = join('', map { "SELECT pgque.send('$queue', 'e', '$queue $_'); SELECT pg_sleep(0.05);\n" } 1 .. 20);
+    my $started = time();
+    $node->safe_psql('postgres', $sql);
+    my $took = time() - $started;
+    ok(wait_for($node, 'postgres', "SELECT count(*) FROM handled WHERE payload LIKE '$queue %'", '20', 60),
+       "$queue: every event handled");
+    my $after = $node->safe_psql('postgres', "SELECT last_tick_id FROM pgque.get_queue_info('$queue')");
+    return ($after - $before, $took);
+}
+$node->append_conf('postgresql.conf', "pgque_worker.tick_min_gap = '4s'\npgque_worker.tick_interval = '1h'");
+$node->reload;
+ok(wait_for($node, 'postgres', 'SHOW pgque_worker.tick_min_gap', '4s', 10), 'tick_min_gap reloaded');
+my ($gap_ticks, $took) = ticks_for_20_commits('gapped');
+SKIP: {
+    skip "the 20 commits took ${took}s, longer than the 4 s gap (a loaded machine)", 1 if $took >= 3.5;
+    cmp_ok($gap_ticks, '<=', 2, "20 commits within 4 s: at most 2 ticks ($gap_ticks)");
+}
+$node->append_conf('postgresql.conf', "pgque_worker.tick_min_gap = 0");
+$node->reload;
+ok(wait_for($node, 'postgres', 'SHOW pgque_worker.tick_min_gap', '0', 10), 'tick_min_gap = 0 reloaded');
+my ($every_ticks) = ticks_for_20_commits('ungapped');
+cmp_ok($every_ticks, '>', 5, "with tick_min_gap = 0, commits are ticked one by one ($every_ticks ticks)");
+
 $node->stop;
 done_testing();
