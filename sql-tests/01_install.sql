@@ -31,3 +31,11 @@ SELECT count(*) AS public_executable
  WHERE p.pronamespace = 'pgque'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 SELECT rolname FROM pg_roles WHERE rolname LIKE 'pgque\_%' ORDER BY 1;
+
+-- Only admin calls are SQL functions: with SECURITY DEFINER or SET, a SQL
+-- function is parsed and planned again on every call, so everything on a hot
+-- path is PL/pgSQL (docs/engine.md). A new SQL function shows up here.
+SELECT p.oid::regprocedure AS sql_function
+  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+ WHERE p.pronamespace = 'pgque'::regnamespace AND l.lanname = 'sql'
+ ORDER BY 1::text;

@@ -93,9 +93,12 @@ $$;
 -- 'normal', 'coop_main' or 'coop_member' for a registered consumer.
 create function pgque._coop_role(queue text, consumer text)
 returns text
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_role text;
+begin
     select case
              when exists (select from pgque.coop_member m
                            where m.queue_id = q.queue_id and m.main_id = c.co_id) then 'coop_main'
@@ -103,8 +106,11 @@ as $$
                            where m.queue_id = q.queue_id and m.member_id = c.co_id) then 'coop_member'
              else 'normal'
            end
+      into v_role
       from pgq.queue q, pgq.consumer c
-     where q.queue_name = queue and c.co_name = consumer
+     where q.queue_name = queue and c.co_name = consumer;
+    return v_role;
+end
 $$;
 
 -- The normal (non-cooperative) consume API refuses cooperative consumers:
@@ -131,13 +137,15 @@ $$;
 -- with them), everyone else's to themselves.
 create function pgque._dead_letter_owner(queue_id int4, consumer_id int4)
 returns int4
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-    select coalesce((select m.main_id from pgque.coop_member m
+begin
+    return coalesce((select m.main_id from pgque.coop_member m
                       where m.queue_id = _dead_letter_owner.queue_id
                         and m.member_id = _dead_letter_owner.consumer_id),
-                    consumer_id)
+                    _dead_letter_owner.consumer_id);
+end
 $$;
 
 -- Closes batch_id, whoever holds it: a subconsumer's batch is released (the
@@ -421,9 +429,13 @@ $$;
 
 create function pgque.insert_event(queue_name text, ev_type text, ev_data text)
 returns bigint
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select pgque.send(queue_name, ev_type, ev_data) $$;
+as $$
+begin
+    return pgque.send(queue_name, ev_type, ev_data);
+end
+$$;
 
 create function pgque.insert_event(queue_name text, ev_type text, ev_data text,
                                    ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
@@ -460,9 +472,13 @@ $$;
 -- The table new events of the queue go to ('Event queue not found' from PgQ).
 create function pgque.current_event_table(x_queue_name text)
 returns text
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
-as $$ select pgq.current_event_table(x_queue_name) $$;
+as $$
+begin
+    return pgq.current_event_table(x_queue_name);
+end
+$$;
 
 -- ---------------------------------------------------------------------------
 -- Consuming
@@ -678,9 +694,13 @@ create function pgque.get_batch_events(x_batch_id bigint,
     out ev_type text, out ev_data text, out ev_extra1 text, out ev_extra2 text,
     out ev_extra3 text, out ev_extra4 text)
 returns setof record
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select * from pgq.get_batch_events(x_batch_id) $$;
+as $$
+begin
+    return query select * from pgq.get_batch_events(x_batch_id);
+end
+$$;
 
 -- Opens cursor i_cursor_name over the batch in the caller's transaction and
 -- returns its first i_quick_limit events (admin only, as upstream).
@@ -689,9 +709,13 @@ create function pgque.get_batch_cursor(i_batch_id bigint, i_cursor_name text, i_
     out ev_type text, out ev_data text, out ev_extra1 text, out ev_extra2 text,
     out ev_extra3 text, out ev_extra4 text)
 returns setof record
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select * from pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit) $$;
+as $$
+begin
+    return query select * from pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit);
+end
+$$;
 
 -- i_extra_where is SQL text: this overload runs with the caller's rights
 -- (SECURITY INVOKER), never the owner's, so it serves only roles that may
@@ -702,49 +726,79 @@ create function pgque.get_batch_cursor(i_batch_id bigint, i_cursor_name text, i_
     out ev_type text, out ev_data text, out ev_extra1 text, out ev_extra2 text,
     out ev_extra3 text, out ev_extra4 text)
 returns setof record
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
-as $$ select * from pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit, i_extra_where) $$;
+as $$
+begin
+    return query select * from pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit, i_extra_where);
+end
+$$;
 
 create function pgque.get_batch_info(x_batch_id bigint,
     out queue_name text, out consumer_name text, out batch_start timestamptz,
     out batch_end timestamptz, out prev_tick_id bigint, out tick_id bigint,
     out lag interval, out seq_start bigint, out seq_end bigint)
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select * from pgq.get_batch_info(x_batch_id) $$;
+as $$
+begin
+    select * into queue_name, consumer_name, batch_start, batch_end,
+                  prev_tick_id, tick_id, lag, seq_start, seq_end
+      from pgq.get_batch_info(x_batch_id);
+end
+$$;
 
 create function pgque.batch_event_sql(x_batch_id bigint)
 returns text
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select pgq.batch_event_sql(x_batch_id) $$;
+as $$
+begin
+    return pgq.batch_event_sql(x_batch_id);
+end
+$$;
 
 create function pgque.batch_event_tables(x_batch_id bigint)
 returns setof text
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select pgq.batch_event_tables(x_batch_id) $$;
+as $$
+begin
+    return query select pgq.batch_event_tables(x_batch_id);
+end
+$$;
 
 create function pgque.event_retry(x_batch_id bigint, x_event_id bigint, x_retry_time timestamptz)
 returns integer
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select pgq.event_retry(x_batch_id, x_event_id, x_retry_time) $$;
+as $$
+begin
+    return pgq.event_retry(x_batch_id, x_event_id, x_retry_time);
+end
+$$;
 
 create function pgque.event_retry(x_batch_id bigint, x_event_id bigint, x_retry_seconds integer)
 returns integer
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select pgq.event_retry(x_batch_id, x_event_id, x_retry_seconds) $$;
+as $$
+begin
+    return pgq.event_retry(x_batch_id, x_event_id, x_retry_seconds);
+end
+$$;
 
 -- Every event of the batch to the retry queue; the batch stays open until
 -- finish_batch()/ack(), as in PgQ.
 create function pgque.batch_retry(i_batch_id bigint, i_retry_seconds integer)
 returns integer
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select pgq.batch_retry(i_batch_id, i_retry_seconds) $$;
+as $$
+begin
+    return pgq.batch_retry(i_batch_id, i_retry_seconds);
+end
+$$;
 
 -- Sequences of queues only: these functions run as the extension's owner.
 create function pgque._queue_sequence(seq_name text)
@@ -764,9 +818,13 @@ $$;
 
 create function pgque.seq_getval(i_seq_name text)
 returns bigint
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select pgq.seq_getval(pgque._queue_sequence(i_seq_name)::text) $$;
+as $$
+begin
+    return pgq.seq_getval(pgque._queue_sequence(i_seq_name)::text);
+end
+$$;
 
 create function pgque.seq_setval(i_seq_name text, i_new_value int8)
 returns bigint
@@ -992,11 +1050,16 @@ $$;
 create function pgque.next_batch(i_queue text, i_consumer text, i_subconsumer text,
                                  i_dead_interval interval default null)
 returns bigint
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
-    select b.batch_id
-      from pgque.next_batch_custom(i_queue, i_consumer, i_subconsumer, null, null, null, i_dead_interval) b
+declare
+    v_batch bigint;
+begin
+    select b.batch_id into v_batch
+      from pgque.next_batch_custom(i_queue, i_consumer, i_subconsumer, null, null, null, i_dead_interval) b;
+    return v_batch;
+end
 $$;
 
 -- Receives like receive(), for one subconsumer: the batch it holds, a dead
@@ -1348,9 +1411,13 @@ select pg_catalog.pg_extension_config_dump('pgque.ticker_control', '');
 
 create function pgque.ticker_stopped()
 returns boolean
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
-as $$ select coalesce((select c.stopped from pgque.ticker_control c), false) $$;
+as $$
+begin
+    return coalesce((select c.stopped from pgque.ticker_control c), false);
+end
+$$;
 
 -- Ticking and maintenance by pgque_worker on again (the default). Error when
 -- pgque_worker is not installed: nothing would tick.
@@ -1591,3 +1658,140 @@ begin
 end
 $$;
 
+-- ---------------------------------------------------------------------------
+-- Hot wrappers 0.1.0 had as SQL functions, now PL/pgSQL (issue #10): a SQL
+-- function with SECURITY DEFINER or SET is never inlined and is parsed and
+-- planned again on every call; PL/pgSQL keeps its plans for the session.
+-- CREATE OR REPLACE keeps owner, grants and comments.
+-- ---------------------------------------------------------------------------
+
+create or replace function pgque.send(queue_name text, type_name text, payload jsonb)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return pgque.send(queue_name, type_name, payload::text);
+end
+$$;
+
+create or replace function pgque.send(queue_name text, payload text)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return pgque.send(queue_name, 'default', payload);
+end
+$$;
+
+create or replace function pgque.send(queue_name text, payload jsonb)
+returns bigint
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return pgque.send(queue_name, 'default', payload::text);
+end
+$$;
+
+create or replace function pgque.send_batch(queue_name text, type_name text, payloads jsonb[])
+returns bigint[]
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return pgque.send_batch(queue_name, type_name, payloads::text[]);
+end
+$$;
+
+create or replace function pgque.send_batch(queue_name text, payloads text[])
+returns bigint[]
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return pgque.send_batch(queue_name, 'default', payloads);
+end
+$$;
+
+create or replace function pgque.send_batch(queue_name text, payloads jsonb[])
+returns bigint[]
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return pgque.send_batch(queue_name, 'default', payloads::text[]);
+end
+$$;
+
+create or replace function pgque.get_queue_info(
+    out queue_name text, out queue_ntables integer, out queue_cur_table integer,
+    out queue_rotation_period interval, out queue_switch_time timestamptz,
+    out queue_external_ticker boolean, out queue_ticker_paused boolean,
+    out queue_ticker_max_count integer, out queue_ticker_max_lag interval,
+    out queue_ticker_idle_period interval, out ticker_lag interval,
+    out ev_per_sec float8, out ev_new bigint, out last_tick_id bigint)
+returns setof record
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return query select * from pgq.get_queue_info(null::text);
+end
+$$;
+
+create or replace function pgque.get_queue_info(queue text,
+    out queue_name text, out queue_ntables integer, out queue_cur_table integer,
+    out queue_rotation_period interval, out queue_switch_time timestamptz,
+    out queue_external_ticker boolean, out queue_ticker_paused boolean,
+    out queue_ticker_max_count integer, out queue_ticker_max_lag interval,
+    out queue_ticker_idle_period interval, out ticker_lag interval,
+    out ev_per_sec float8, out ev_new bigint, out last_tick_id bigint)
+returns setof record
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return query select * from pgq.get_queue_info(queue);
+end
+$$;
+
+create or replace function pgque.get_consumer_info(queue text, consumer text,
+    out queue_name text, out consumer_name text, out lag interval,
+    out last_seen interval, out last_tick bigint, out current_batch bigint,
+    out next_tick bigint, out pending_events bigint)
+returns setof record
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return query select * from pgq.get_consumer_info(queue, consumer);
+end
+$$;
+
+create or replace function pgque.get_consumer_info(queue text,
+    out queue_name text, out consumer_name text, out lag interval,
+    out last_seen interval, out last_tick bigint, out current_batch bigint,
+    out next_tick bigint, out pending_events bigint)
+returns setof record
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return query select * from pgq.get_consumer_info(queue, null);
+end
+$$;
+
+create or replace function pgque.get_consumer_info(
+    out queue_name text, out consumer_name text, out lag interval,
+    out last_seen interval, out last_tick bigint, out current_batch bigint,
+    out next_tick bigint, out pending_events bigint)
+returns setof record
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return query select * from pgq.get_consumer_info(null, null);
+end
+$$;
