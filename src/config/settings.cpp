@@ -17,7 +17,7 @@ namespace {
 int max_workers = 4;
 int max_consumer_workers = 8;
 int tick_interval_ms = 1000;
-int tick_min_gap_ms = 20;
+int tick_min_gap_ms = 50;
 int retry_interval_ms = 1000;
 int maint_interval_ms = 30000;
 char *worker_role = nullptr;
@@ -88,7 +88,7 @@ void DefineSettings()
         "Commits that arrive within it are ticked together, in one batch per queue: under a steady "
         "stream of commits this bounds the ticks (and batches) per second; an event waits at most "
         "this long for its tick. 0 ticks after every commit.",
-        &tick_min_gap_ms, 20, 0, 10000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+        &tick_min_gap_ms, 50, 0, 10000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "pgque_worker.retry_interval",
         "How often nacked messages that are due are moved back into their queue.",

@@ -20,6 +20,11 @@ void PinWorkerSession()
     });
 }
 
+void UseGenericPlans()
+{
+    Call([] { SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_SESSION); });
+}
+
 // GetUserIdAndSecContext and SetUserIdAndSecContext only read and assign
 // globals: they cannot raise an error.
 AsRole::AsRole(unsigned int role)

@@ -145,7 +145,7 @@ void Announce()
             slot.consumer_changed = true;
         if (notes.config_changed)
             slot.config_changed = true;
-        Latch *latch = slot.latch;
+        Latch *latch = slot.pass_scheduled && !notes.config_changed ? nullptr : slot.latch;
         SpinLockRelease(&slot.mutex);
         if (latch)
             SetLatch(latch);

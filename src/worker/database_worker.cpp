@@ -15,6 +15,7 @@
 #include "pgque_worker/core/tick_policy.hpp"
 #include "pgque_worker/pg/entry.hpp"
 #include "pgque_worker/pg/guard.hpp"
+#include "pgque_worker/pg/session.hpp"
 #include "pgque_worker/pg/spi.hpp"
 #include "pgque_worker/version.hpp"
 #include "pgque_worker/worker/consumer_supervisor.hpp"
@@ -155,7 +156,12 @@ bool IsTrue(const pg::Value &v) { return v && *v == "t"; }
 
 class DatabaseWorker {
 public:
-    explicit DatabaseWorker(DatabaseSlot &slot) : slot_(slot) { ApplySettings(); }
+    explicit DatabaseWorker(DatabaseSlot &slot) : slot_(slot)
+    {
+        ApplySettings();
+        pg::UseGenericPlans();
+        SchedulePass(false);  // a predecessor's schedule is not ours
+    }
 
     [[noreturn]] void Run();
 
@@ -170,6 +176,8 @@ private:
     void TakeWakes(std::vector<WakeRecord> &commits, bool &lost, bool &consumer_changed);
     // Whether commits or a consumer asked for a pass since the last one.
     bool WakesPending();
+    // Tells committers whether a pass is already due at a set time.
+    void SchedulePass(bool scheduled);
     bool NameQueues(pg::Transaction *tx, const std::vector<WakeRecord> &records,
                     std::vector<core::CommittedWrite> &commits);
     core::QueueObservation Observe(pg::Transaction &tx, const pg::Row &row);
@@ -616,6 +624,13 @@ void DatabaseWorker::RecordMaint(std::int64_t now_us)
     SpinLockRelease(&slot_.mutex);
 }
 
+void DatabaseWorker::SchedulePass(bool scheduled)
+{
+    SpinLockAcquire(&slot_.mutex);
+    slot_.pass_scheduled = scheduled;
+    SpinLockRelease(&slot_.mutex);
+}
+
 bool DatabaseWorker::WakesPending()
 {
     SpinLockAcquire(&slot_.mutex);
@@ -642,11 +657,14 @@ void DatabaseWorker::Run()
                 // Commits within tick_min_gap of the last pass wait for the
                 // next one: one tick (and one batch) per queue for all of
                 // them, however fast they come.
-                if (woken && !periodic_due && now < last_pass_us_ + config::TickMinGapMs() * 1000LL)
+                if (woken && !periodic_due && now < last_pass_us_ + config::TickMinGapMs() * 1000LL) {
                     woken = false;
+                    SchedulePass(true);
+                }
                 if (woken || periodic_due) {
                     bool full_due = full_.Due(now);
                     last_pass_us_ = now;
+                    SchedulePass(false);
                     TickPass(periodic_due, full_due);
                     if (periodic_due)
                         periodic_.Done(now);

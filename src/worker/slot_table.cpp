@@ -56,6 +56,7 @@ void ForgetIdentity(SlotKind kind, int index)
         s.state = SlotState::Starting;
         s.unserved_limit = 0;
         s.latch = nullptr;
+        s.pass_scheduled = false;
         s.ticks = 0;
         s.last_error[0] = '\0';
         s.started_at = s.last_tick_at = s.last_maint_at = s.last_error_at = 0;

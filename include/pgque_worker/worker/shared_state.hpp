@@ -43,7 +43,7 @@ struct WakeRecord {
     int queue_count;
     std::int32_t queue_ids[kWakeQueueIds];
 };
-constexpr int kWakeRingSize = 64;
+constexpr int kWakeRingSize = 256;
 constexpr int kErrorTextSize = 256;
 
 struct DatabaseSlot {
@@ -71,6 +71,10 @@ struct DatabaseSlot {
     WakeRecord wakes[kWakeRingSize];
     bool consumer_changed;
     bool config_changed;  // pgque_worker.consumer or .route changed
+    // The worker will run a tick pass at a time it has set (tick_min_gap):
+    // commits record their wake-up but leave its latch alone, so that a
+    // stream of commits costs neither them a signal nor the worker a wake.
+    bool pass_scheduled;
 };
 
 // A consumer worker: one process per enabled consumer with routes, started
