@@ -280,6 +280,7 @@ BatchOutcome DispatchSqlBatch(pg::Transaction &tx, const ConsumerConfig &config,
         }
         if (!rows.empty()) {
             out.messages += static_cast<long>(rows.size());
+            pg::CursorShield shield(cursor);  // handlers cannot reach the batch
             batch.Slice(rows);
         }
         for (SPITupleTable *table : tables)

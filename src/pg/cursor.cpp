@@ -57,6 +57,21 @@ SPITupleTable *Cursor::Fetch(long count)
     });
 }
 
+// Only the status changes: a READY portal becomes ACTIVE and back. An abort
+// of a handler's subtransaction leaves it alone (the portal was created and
+// last run at the batch's level), and the shield ends before the batch's
+// transaction does.
+void Cursor::SetShielded(bool shielded) noexcept
+{
+    Portal portal = static_cast<Portal>(portal_);
+    if (!portal)
+        return;
+    if (shielded && portal->status == PORTAL_READY)
+        portal->status = PORTAL_ACTIVE;
+    else if (!shielded && portal->status == PORTAL_ACTIVE)
+        portal->status = PORTAL_READY;
+}
+
 void Cursor::Close()
 {
     if (!portal_)

@@ -160,13 +160,15 @@ bool GivesWayToDdl(const pg::Error &e)
 
 bool IsTrue(const pg::Value &v) { return v && *v == "t"; }
 
-// Set by a syscache callback when pg_proc, pg_namespace or pg_class changed
-// (PostgreSQL delivers these at transaction start and at lock acquisition):
+// Set by a syscache callback when pg_proc, pg_namespace, pg_class or pg_authid
+// changed, or by a relcache callback (PostgreSQL delivers these at transaction
+// start and at lock acquisition):
 // the pass that follows checks who owns schema pgque and its contents again
 // before it calls anything in it, so a function planted or given away
 // between two full passes is never called.
 volatile bool catalog_changed = false;
 void NoteCatalogChange(Datum, int, uint32) { catalog_changed = true; }
+void NoteRelationChange(Datum, Oid) { catalog_changed = true; }
 bool CatalogChanged() { return catalog_changed; }
 bool TakeCatalogChange()
 {
@@ -185,6 +187,10 @@ public:
             CacheRegisterSyscacheCallback(PROCOID, NoteCatalogChange, 0);
             CacheRegisterSyscacheCallback(NAMESPACEOID, NoteCatalogChange, 0);
             CacheRegisterSyscacheCallback(RELOID, NoteCatalogChange, 0);
+            // A role that loses superuser (pg_authid), and a view's rule
+            // replaced (pg_rewrite: a relcache invalidation only).
+            CacheRegisterSyscacheCallback(AUTHOID, NoteCatalogChange, 0);
+            CacheRegisterRelcacheCallback(NoteRelationChange, 0);
         });
         SchedulePass(false);  // a predecessor's schedule is not ours
     }

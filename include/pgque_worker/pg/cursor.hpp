@@ -33,6 +33,11 @@ public:
     static Cursor Find(const char *name);
 
     bool Valid() const { return portal_ != nullptr; }
+    // While shielded the cursor counts as running: code called meanwhile
+    // (a handler, which can find it in pg_cursors) cannot FETCH, MOVE or
+    // CLOSE it; PostgreSQL refuses with "portal ... cannot be run" or
+    // "cannot drop active portal". See CursorShield.
+    void SetShielded(bool shielded) noexcept;
     // The next rows, at most count; nullptr at the end. Free them with
     // FreeRows once done (or leave them to the transaction's end).
     SPITupleTable *Fetch(long count);
@@ -41,6 +46,20 @@ public:
 private:
     explicit Cursor(void *portal) : portal_(portal) {}
     void *portal_;
+};
+
+// Shields a cursor for the scope of the object: the handlers of a slice run
+// while the batch's cursor is open, and another owner's handler must not
+// read or close it (that would skip or lose messages, or crash the worker).
+class CursorShield {
+public:
+    explicit CursorShield(Cursor &cursor) : cursor_(cursor) { cursor_.SetShielded(true); }
+    ~CursorShield() { cursor_.SetShielded(false); }
+    CursorShield(const CursorShield &) = delete;
+    CursorShield &operator=(const CursorShield &) = delete;
+
+private:
+    Cursor &cursor_;
 };
 
 void FreeRows(SPITupleTable *rows);
