@@ -30,7 +30,7 @@
 #      BENCH_WEBHOOK_RATE events/s, and the receiver's own ceiling under wrk.
 #   7. producer cost: pgbench select-only and tpcb-like TPS, and pgque.send
 #      throughput, with the module preloaded (worker running) and without,
-#      BENCH_PGBENCH_ROUNDS (2) alternating rounds of BENCH_PGBENCH_SECONDS (10).
+#      BENCH_PGBENCH_ROUNDS (3) alternating rounds of BENCH_PGBENCH_SECONDS (10).
 #
 # Quick run: BENCH_SECONDS=10 BENCH_IDLE_SECONDS=10 BENCH_EVENTS=20000
 #   BENCH_BACKLOG_EVENTS=100000 BENCH_MANY_QUEUES=200 BENCH_PGBENCH_SECONDS=5
@@ -45,7 +45,7 @@ backlog=${BENCH_BACKLOG_EVENTS:-1000000}
 many=${BENCH_MANY_QUEUES:-1000}
 many_rate=${BENCH_MANY_RATE:-100}
 pgbench_seconds=${BENCH_PGBENCH_SECONDS:-10}
-pgbench_rounds=${BENCH_PGBENCH_ROUNDS:-2}
+pgbench_rounds=${BENCH_PGBENCH_ROUNDS:-3}
 results="$repo/bench/results"
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
