@@ -108,7 +108,7 @@ def main(work_dir, out_dir):
             "",
             "## Tick pass with many queues",
             "",
-            f"{many['queues']} queues, each with a consumer; the database worker's CPU (% of one core).",
+            f"{many['queues']} queues, each with a consumer; the database worker's CPU (% of one core), idle once PgQ's idle back-off has settled (120 s after creating them).",
             "",
             "| phase | CPU % | load average |",
             "|---|---|---|",
@@ -155,7 +155,8 @@ def main(work_dir, out_dir):
             "",
             "## Producer cost",
             "",
-            "pgbench (2 clients) in a database the worker serves, with pgque_worker preloaded (worker running) "
+            "pgbench (2 clients, synchronous_commit off so that the disk's variance does not hide CPU costs) "
+            "in a database the worker serves, with pgque_worker preloaded (worker running) "
             "and without it; medians of alternating rounds.",
             "",
             "| workload | TPS preloaded | TPS not loaded | cost |",

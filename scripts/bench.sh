@@ -146,7 +146,10 @@ for _ in $(seq 100); do
   [ -n "$many_pid" ] && break
   sleep 0.1
 done
-sleep "${BENCH_MANY_SETTLE_SECONDS:-30}"   # past the first idle ticks' back-off
+# Idle means PgQ's idle ticks at their steady pace: its back-off doubles the
+# gap from ticker_max_lag / 2 up to ticker_idle_period (60 s), about 95 s
+# after the queues were created.
+sleep "${BENCH_MANY_SETTLE_SECONDS:-120}"
 m0=$(cpu_ticks $many_pid); t0=$(date +%s%N)
 sleep "$idle_seconds"
 m1=$(cpu_ticks $many_pid); t1=$(date +%s%N)
@@ -250,7 +253,11 @@ echo "SELECT pgque.send('sends', 'bench', 'x');" > "$work/send.pgbench"
 run_pgbench() {  # preloaded workload args...
   local preloaded=$1 workload=$2 tps
   shift 2
-  tps=$(as_pg pgbench -n -h "$work" -U postgres -c 2 -j 2 -T "$pgbench_seconds" "$@" bench_worker 2>/dev/null \
+  # synchronous_commit off: the module's cost is CPU in each backend and in
+  # the workers; with a WAL flush per transaction the disk's variance
+  # (two-fold between rounds here) hides it.
+  tps=$(as_pg env PGOPTIONS='-c synchronous_commit=off' \
+        pgbench -n -h "$work" -U postgres -c 2 -j 2 -T "$pgbench_seconds" "$@" bench_worker 2>/dev/null \
         | awk '/^tps/ {print $3; exit}')
   echo "{\"preloaded\": $preloaded, \"workload\": \"$workload\", \"tps\": ${tps:-0}, \"load\": \"$(loadavg)\"}" \
     >> "$work/producer.jsonl"
