@@ -96,6 +96,11 @@ void SqlBatch::CallRange(const std::vector<SliceRow> &rows, const std::vector<in
             MemoryContext old = MemoryContextSwitchTo(slice_context_);
             // One restricted run per stretch of messages whose routes share
             // an owner.
+            // Handlers are looked up and checked as the worker, before any run.
+            for (size_t i = first; i < last; i++)
+                if (route[i] != core::RouteTable::kNoRoute)
+                    pg::PrepareHandler(handlers_[route[i]], routes[route[i]].handler, routes[route[i]].owner,
+                                       batch_context_);
             pg::RestrictedRun run;
             Oid run_owner = InvalidOid;
             for (size_t i = first; i < last; i++) {
@@ -106,12 +111,6 @@ void SqlBatch::CallRange(const std::vector<SliceRow> &rows, const std::vector<in
                     SPI_getbinval(rows[i].table->vals[rows[i].index], rows[i].table->tupdesc, kMessage, &isnull);
                 const Route &r = routes[route[i]];
                 pg::PreparedHandler &h = handlers_[route[i]];
-                if (!h.ready) {  // checked as the worker, outside any run
-                    if (OidIsValid(run_owner))
-                        pg::LeaveRestricted(run);
-                    run_owner = InvalidOid;
-                    pg::PrepareHandler(h, r.handler, r.owner, batch_context_);
-                }
                 if (run_owner != r.owner) {
                     if (OidIsValid(run_owner))
                         pg::LeaveRestricted(run);
