@@ -86,3 +86,39 @@ SELECT pgque.nack(batch_id, ROW(m7.*)::pgque.message) FROM m7;
 SELECT pgque.ack(batch_id) FROM m7;
 SELECT pgque.maint_retry_events();
 SELECT count(*) AS dead_letters FROM pgque.dead_letter;
+
+-- _nack_read: nack() of a message as read, for the workers (pgque_admin):
+-- no second read of the batch. A reader may not call it (it trusts msg).
+CREATE ROLE nack_reader IN ROLE pgque_reader;
+SELECT pgque.set_queue_config('jobs', 'max_retries', '1');
+SELECT pgque.send('jobs', 'job', 'as read') > 0;
+SELECT pgque.ticker('jobs') IS NOT NULL AS ticked;
+CREATE TEMP TABLE m8 AS SELECT * FROM pgque.receive('jobs', 'worker');
+GRANT SELECT ON m8 TO nack_reader;
+SET ROLE nack_reader;
+SELECT pgque._nack_read(batch_id, ROW(m8.*)::pgque.message, '0 seconds', 'forged') FROM m8;
+RESET ROLE;
+-- Bad arguments: the same errors as nack().
+SELECT pgque._nack_read(-1, ROW(m8.*)::pgque.message, '0 seconds', 'x') FROM m8;
+SELECT pgque._nack_read(batch_id, ROW(m8.*)::pgque.message, NULL, 'x') FROM m8;
+SELECT pgque._nack_read(batch_id, ROW(m8.*)::pgque.message, '-1 second', 'x') FROM m8;
+SELECT pgque._nack_read(batch_id, ROW(NULL, m8.batch_id, 'job', 'x', 0, now(), NULL, NULL, NULL, NULL)::pgque.message,
+                        '0 seconds', 'x') FROM m8;
+-- Retried with the fields given; a second call is a no-op.
+SELECT pgque._nack_read(batch_id, ROW(m8.*)::pgque.message, '0 seconds', 'first') FROM m8;
+SELECT pgque._nack_read(batch_id, ROW(m8.*)::pgque.message, '0 seconds', 'first again') FROM m8;
+SELECT r.ev_id = m8.msg_id AS same_event, r.ev_retry, r.ev_type, r.ev_data
+  FROM pgq.retry_queue r, m8;
+SELECT pgque.ack(batch_id) FROM m8;
+SELECT pgque.maint_retry_events();
+SELECT pgque.ticker('jobs') IS NOT NULL AS ticked;
+-- Its retries spent (max_retries 1): dead-lettered, with the txid nack() knows.
+CREATE TEMP TABLE m9 AS SELECT * FROM pgque.receive('jobs', 'worker');
+SELECT retry_count FROM m9;
+SELECT pgque._nack_read(batch_id, ROW(m9.*)::pgque.message, '0 seconds', 'spent', '12345'::xid8) FROM m9;
+SELECT pgque.ack(batch_id) FROM m9;
+SELECT d.ev_id = m9.msg_id AS same_event, d.dl_reason, d.ev_retry, d.ev_type, d.ev_data, d.ev_txid
+  FROM pgque.dead_letter d, m9 WHERE d.ev_data = 'as read';
+SELECT count(*) AS retries_left FROM pgq.retry_queue;
+DROP TABLE m8;
+DROP ROLE nack_reader;

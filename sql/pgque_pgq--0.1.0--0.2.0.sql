@@ -559,10 +559,63 @@ begin
 end
 $$;
 
--- Negative acknowledgement of one message of an active batch: retry after
--- retry_after, or, once it has been retried max_retries times, move it to
--- pgque.dead_letter. Only msg.msg_id is read from msg; everything else comes
--- from the stored event.
+-- What nack() does with a message as it was read from the batch: retry it
+-- after retry_after, or, once it has been retried max_retries times, move it
+-- to pgque.dead_letter. It trusts msg (only pgque_admin may call it): the
+-- workers pass what receive() gave them, so a failure costs no second read of
+-- the batch. ev_txid is kept in the dead letter when the caller knows it.
+create function pgque._nack_read(batch_id bigint, msg pgque.message, retry_after interval,
+                                 reason text, ev_txid xid8 default null)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_sub record;
+begin
+    select s.sub_id, s.sub_queue, pgque._dead_letter_owner(s.sub_queue, s.sub_consumer) as sub_consumer,
+           coalesce(qs.max_retries, 5) as max_retries
+      into v_sub
+      from pgq.subscription s left join pgque.queue_setting qs on qs.queue_id = s.sub_queue
+     where s.sub_batch = _nack_read.batch_id;
+    if not found then
+        raise exception 'batch not found: %', batch_id;
+    end if;
+    if retry_after is null or retry_after < interval '0' then
+        raise exception 'retry_after must be a non-negative interval, got %', coalesce(retry_after::text, 'NULL')
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if msg.msg_id is null or msg.created_at is null then
+        raise exception 'msg_id and created_at of the message are required'
+            using errcode = 'invalid_parameter_value';
+    end if;
+
+    if coalesce(msg.retry_count, 0) >= v_sub.max_retries then
+        insert into pgque.dead_letter (dl_queue_id, dl_consumer_id, dl_reason,
+                                       ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
+                                       ev_extra1, ev_extra2, ev_extra3, ev_extra4)
+        values (v_sub.sub_queue, v_sub.sub_consumer, coalesce(reason, 'max retries exceeded'),
+                msg.msg_id, msg.created_at, _nack_read.ev_txid, msg.retry_count, msg.type, msg.payload,
+                msg.extra1, msg.extra2, msg.extra3, msg.extra4)
+        on conflict (dl_queue_id, dl_consumer_id, ev_id) do nothing;
+    else
+        -- What pgq.event_retry() does, without re-reading the whole batch.
+        insert into pgq.retry_queue (ev_retry_after, ev_queue, ev_id, ev_time, ev_txid,
+                                     ev_owner, ev_retry, ev_type, ev_data,
+                                     ev_extra1, ev_extra2, ev_extra3, ev_extra4)
+        values (current_timestamp + retry_after, v_sub.sub_queue, msg.msg_id, msg.created_at, null,
+                v_sub.sub_id, coalesce(msg.retry_count, 0) + 1, msg.type, msg.payload,
+                msg.extra1, msg.extra2, msg.extra3, msg.extra4)
+        on conflict (ev_owner, ev_id) do nothing;
+    end if;
+    return 1;
+end
+$$;
+
+-- Negative acknowledgement of one message of an active batch (see
+-- _nack_read). Only msg.msg_id is read from msg; everything else comes from
+-- the stored event, which costs a read of the batch: PgQ's event tables are
+-- indexed by txid only.
 create or replace function pgque.nack(batch_id bigint, msg pgque.message,
                                       retry_after interval default '60 seconds',
                                       reason text default null)
@@ -571,14 +624,9 @@ language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_sub  record;
-    ev     record;
+    ev record;
 begin
-    select s.sub_id, s.sub_queue, pgque._dead_letter_owner(s.sub_queue, s.sub_consumer) as sub_consumer,
-           coalesce(qs.max_retries, 5) as max_retries
-      into v_sub
-      from pgq.subscription s left join pgque.queue_setting qs on qs.queue_id = s.sub_queue
-     where s.sub_batch = nack.batch_id;
+    perform from pgq.subscription s where s.sub_batch = nack.batch_id;
     if not found then
         raise exception 'batch not found: %', batch_id;
     end if;
@@ -594,26 +642,10 @@ begin
     if ev.ev_id is null then
         raise exception 'msg_id % not found in batch %', msg.msg_id, batch_id;
     end if;
-
-    if coalesce(ev.ev_retry, 0) >= v_sub.max_retries then
-        insert into pgque.dead_letter (dl_queue_id, dl_consumer_id, dl_reason,
-                                       ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
-                                       ev_extra1, ev_extra2, ev_extra3, ev_extra4)
-        values (v_sub.sub_queue, v_sub.sub_consumer, coalesce(reason, 'max retries exceeded'),
-                ev.ev_id, ev.ev_time, ev.ev_txid::text::xid8, ev.ev_retry, ev.ev_type, ev.ev_data,
-                ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4)
-        on conflict (dl_queue_id, dl_consumer_id, ev_id) do nothing;
-    else
-        -- What pgq.event_retry() does, without re-reading the whole batch.
-        insert into pgq.retry_queue (ev_retry_after, ev_queue, ev_id, ev_time, ev_txid,
-                                     ev_owner, ev_retry, ev_type, ev_data,
-                                     ev_extra1, ev_extra2, ev_extra3, ev_extra4)
-        values (current_timestamp + retry_after, v_sub.sub_queue, ev.ev_id, ev.ev_time, null,
-                v_sub.sub_id, coalesce(ev.ev_retry, 0) + 1, ev.ev_type, ev.ev_data,
-                ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4)
-        on conflict (ev_owner, ev_id) do nothing;
-    end if;
-    return 1;
+    return pgque._nack_read(batch_id,
+                            row(ev.ev_id, batch_id, ev.ev_type, ev.ev_data, ev.ev_retry, ev.ev_time,
+                                ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4)::pgque.message,
+                            retry_after, reason, ev.ev_txid::text::xid8);
 end
 $$;
 

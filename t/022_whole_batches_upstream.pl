@@ -1,6 +1,7 @@
 # Whole batches on upstream pgque (PGQUE_UPSTREAM_SQL; skipped without it):
 # 500 and 50,000 events in one transaction, default max_messages, all
-# dispatched exactly once, in bounded memory (t/lib/WholeBatchTests.pm).
+# dispatched exactly once, in bounded memory; a batch where half the messages
+# fail, each nacked once (t/lib/WholeBatchTests.pm).
 use strict;
 use warnings;
 use FindBin;
@@ -11,4 +12,5 @@ use Test::More;
 
 plan_engine('upstream');
 whole_batches('upstream');
+failing_batch('upstream');
 done_testing();

@@ -34,36 +34,54 @@ SPITupleTable *FetchBatch(const ConsumerConfig &config, pg::Cursor &cursor, long
     return cursor.Fetch(count);
 }
 
-void Nack(pg::Transaction &tx, const ConsumerConfig &config, const std::string &batch_id,
-          const std::string &message, const std::string &delay, const std::string &reason)
+MessageAsRead MessageFromText(const std::string &msg_id, const std::string &text) { return {msg_id, {text}}; }
+
+MessageAsRead MessageFromFields(std::vector<pg::Value> fields)
 {
+    std::string msg_id = fields.empty() ? "" : fields[0].value_or("");
+    return {msg_id, std::move(fields)};
+}
+
+namespace {
+
+// SQL for the pgque.message whose values are parameters $first...
+std::string MessageSql(const MessageAsRead &m, int first)
+{
+    auto p = [first](int i) { return "$" + std::to_string(first + i); };
+    if (m.values.size() == 1)
+        return p(0) + "::pgque.message";
+    return "ROW(" + p(0) + "::bigint, NULL::bigint, " + p(3) + ", " + p(4) + ", " + p(2) + "::integer, " + p(1) +
+           "::timestamp with time zone, " + p(5) + ", " + p(6) + ", " + p(7) + ", " + p(8) + ")::pgque.message";
+}
+
+std::vector<pg::Value> WithMessage(std::vector<pg::Value> args, const MessageAsRead &m)
+{
+    args.insert(args.end(), m.values.begin(), m.values.end());
+    return args;
+}
+
+}  // namespace
+
+void Nack(pg::Transaction &tx, const ConsumerConfig &config, const std::string &batch_id,
+          const MessageAsRead &message, const std::string &delay, const std::string &reason)
+{
+    if (config.engine_nacks_as_read) {
+        tx.Query("SELECT pgque._nack_read($1::bigint, " + MessageSql(message, 4) + ", $3::interval, $2)",
+                 WithMessage({batch_id, reason, delay}, message));
+        return;
+    }
     pg::AsRole as_owner(config.owner);
     tx.Query("SELECT pgque.nack($1::bigint, $2::pgque.message, $3::interval, $4)",
-             {batch_id, message, delay, reason});
+             {batch_id, "(" + message.msg_id + "," + batch_id + ",,,,,,,,)", delay, reason});
 }
 
-void DeadLetter(pg::Transaction &tx, const std::string &batch_id, const std::string &message,
+void DeadLetter(pg::Transaction &tx, const std::string &batch_id, const MessageAsRead &message,
                 const std::string &reason)
 {
-    tx.Query("SELECT pgque.event_dead($1::bigint, (m).msg_id, $3, (m).created_at, NULL, (m).retry_count,"
+    tx.Query("SELECT pgque.event_dead($1::bigint, (m).msg_id, $2, (m).created_at, NULL, (m).retry_count,"
              "                        (m).type, (m).payload, (m).extra1, (m).extra2, (m).extra3, (m).extra4)"
-             "  FROM (SELECT $2::pgque.message AS m) s",
-             {batch_id, message, reason});
-}
-
-void DeadLetterFields(pg::Transaction &tx, const std::string &batch_id, const std::vector<pg::Value> &fields,
-                      const std::string &reason)
-{
-    std::vector<pg::Value> args = {batch_id, reason};
-    args.insert(args.end(), fields.begin(), fields.end());
-    tx.Query("SELECT pgque.event_dead($1::bigint, $3::bigint, $2, $4::timestamp with time zone, NULL, $5::integer,"
-             "                        $6, $7, $8, $9, $10, $11)",
-             args);
-}
-
-std::string MessageOfId(const std::string &batch_id, const std::string &msg_id)
-{
-    return "(" + msg_id + "," + batch_id + ",,,,,,,,)";
+             "  FROM (SELECT " + MessageSql(message, 3) + " AS m) s",
+             WithMessage({batch_id, reason}, message));
 }
 
 void Ack(pg::Transaction &tx, const ConsumerConfig &config, const std::string &batch_id)

@@ -96,9 +96,9 @@ void HttpBatch::Record(pg::Transaction &tx)
         out_.last_error = o.reason;
         std::optional<pg::Error> error = tx.Subtransaction([&] {
             if (o.kind == Outcome::Dead)
-                DeadLetterFields(tx, batch_id_, Fields(slice_[i]), o.reason);
+                DeadLetter(tx, batch_id_, MessageFromFields(Fields(slice_[i])), o.reason);
             else
-                Nack(tx, config_, batch_id_, MessageOfId(batch_id_, msg_id),
+                Nack(tx, config_, batch_id_, MessageFromFields(Fields(slice_[i])),
                      std::to_string(o.delay_seconds) + " seconds", o.reason);
         });
         if (error) {

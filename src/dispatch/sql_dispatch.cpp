@@ -60,7 +60,7 @@ private:
     // Calls the handlers of rows [first, last) (the unrouted ones skipped).
     void CallRange(const std::vector<SliceRow> &rows, const std::vector<int> &route, size_t first, size_t last);
     std::string MessageText(const SliceRow &row);
-    void Fail(const std::string &msg_id, const std::string &error);
+    void Fail(const SliceRow &row, const std::string &msg_id, const std::string &error);
 
     pg::Transaction &tx_;
     const ConsumerConfig &config_;
@@ -133,11 +133,11 @@ void SqlBatch::CallRange(const std::vector<SliceRow> &rows, const std::vector<in
 
 // A handler failed: nack the message with the error text (nack dead-letters
 // it instead once its retries are spent; counted per slice).
-void SqlBatch::Fail(const std::string &msg_id, const std::string &error)
+void SqlBatch::Fail(const SliceRow &row, const std::string &msg_id, const std::string &error)
 {
     out_.failed++;
     out_.last_error = error;
-    Nack(tx_, config_, batch_id_, MessageOfId(batch_id_, msg_id), config_.retry_after, error);
+    Nack(tx_, config_, batch_id_, MessageFromText(msg_id, MessageText(row)), config_.retry_after, error);
     nacked_[msg_id] = error;
 }
 
@@ -214,7 +214,7 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
             journal_.MarkInFlight(id);
             if (int deaths = journal_.DeathsOf(id); deaths >= limit) {
                 std::string reason = CrashReason(deaths);
-                DeadLetter(tx_, batch_id_, MessageText(rows[i]), reason);
+                DeadLetter(tx_, batch_id_, MessageFromText(msg_ids[i], MessageText(rows[i])), reason);
                 out_.failed++;
                 out_.dead_lettered++;
                 out_.last_error = reason;
@@ -227,7 +227,7 @@ void SqlBatch::Slice(const std::vector<SliceRow> &rows)
             i == cancelled_row ? cancelled : tx_.Subtransaction([&] { CallRange(rows, route, i, i + 1); });
         out_.handler_us += pg::NowUs() - started_us;
         if (error)
-            Fail(msg_ids[i], error->what());
+            Fail(rows[i], msg_ids[i], error->what());
         else
             out_.processed++;
     }

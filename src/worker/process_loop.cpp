@@ -40,7 +40,11 @@ void ReportTableStats()
 void WaitForWork(long timeout_ms)
 {
     pg::Call([&] {
-        (void) pgstat_report_stat(false);  // see ReportTableStats
+        // See ReportTableStats. Stats it could not flush yet (at most one
+        // flush a second) are flushed when it says, not after a long sleep.
+        const long flush_in_ms = pgstat_report_stat(false);
+        if (flush_in_ms > 0 && flush_in_ms < timeout_ms)
+            timeout_ms = flush_in_ms;
         pgstat_report_activity(STATE_IDLE, nullptr);
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                          PG_WAIT_EXTENSION);

@@ -11,7 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(plan_engine whole_batches kill_mid_batch);
+our @EXPORT = qw(plan_engine whole_batches failing_batch kill_mid_batch);
 
 # Anonymous RSS (private memory, not the shared buffers the process touched)
 # the consumer worker may reach while 100 MB of payloads pass through it.
@@ -90,6 +90,56 @@ sub whole_batches {
     cmp_ok($peak, '<', $rss_bound_kb,
         "$engine: a 100 MB batch passed through the consumer worker in bounded memory "
         . "(peak anonymous RSS ${peak} kB, bound ${rss_bound_kb} kB)");
+    $node->stop('fast');
+}
+
+# A whole batch of 2,000 events (one transaction, default max_messages) whose
+# handler fails for every odd one: the 1,000 even ones are handled once, the
+# 1,000 odd ones are nacked once each, with their own payload. On pgque_pgq
+# the failures cost no second read of the batch: the event tables are read
+# about once for the whole batch (upstream's nack reads the batch again for
+# every failure: 1,000 x 2,000 rows).
+sub failing_batch {
+    my ($engine) = @_;
+    my $events = 2000;
+    my $node = new_node("failing_batch_$engine");
+    my $db = "db_$engine";
+    $node->safe_psql('postgres', "CREATE DATABASE $db");
+    install_engine($node, $db, $engine);
+    $node->safe_psql($db, q{
+        CREATE TABLE sink (n int NOT NULL);
+        CREATE FUNCTION even_only(m pgque.message) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            IF m.payload::int % 2 = 1 THEN RAISE EXCEPTION 'odd: %', m.payload; END IF;
+            INSERT INTO public.sink VALUES (m.payload::int);
+        END $$;
+        SELECT pgque.create_queue('fb');
+        SELECT pgque_worker.handle('fb', 'c', '*', 'even_only(pgque.message)');
+        SELECT pgque_worker.set_consumer('fb', 'c', retry_after => '1 hour');
+    });
+    $node->safe_psql($db, qq{SELECT pgque.send_batch('fb', 'e', array_agg(i::text ORDER BY i))
+                               FROM generate_series(1, $events) i});
+    ok(wait_for($node, $db, 'SELECT count(*) FROM pgque.retry_queue', $events / 2, 120),
+        "$engine: the 1,000 failures were nacked");
+    ok(wait_for($node, $db, q{SELECT coalesce(pending_events, 0) FROM pgque_worker.consumers WHERE queue = 'fb'},
+        '0', 60), "$engine: the batch was acked");
+    is($node->safe_psql($db, q{SELECT count(DISTINCT n) || '/' || count(*) || ' ' || min(n) || '-' || max(n)
+                                 FROM sink}),
+        "1000/1000 2-$events", "$engine: every even event handled once");
+    is($node->safe_psql($db, q{SELECT count(DISTINCT ev_data) FILTER (WHERE ev_data::int % 2 = 1)
+                                      || '/' || count(*) FILTER (WHERE ev_retry = 1 AND ev_type = 'e')
+                                 FROM pgque.retry_queue}),
+        '1000/1000', "$engine: every odd event waits for its retry once, as it was sent");
+    if ($engine eq 'pgque_pgq') {
+        my $reads = q{SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)
+                        FROM pg_stat_user_tables WHERE schemaname = 'pgq' AND relname LIKE 'event\_%'};
+        # The worker flushes its table statistics within about a second.
+        ok(wait_for($node, $db, "SELECT ($reads) >= $events", 't', 30),
+            "$engine: the batch read shows in the statistics");
+        my $read = $node->safe_psql($db, $reads);
+        cmp_ok($read, '<=', 3 * $events,
+            "$engine: 1,000 failures cost no second read of the batch ($read event rows read for $events events)");
+    }
     $node->stop('fast');
 }
 

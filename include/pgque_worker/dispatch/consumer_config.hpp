@@ -34,6 +34,7 @@ struct ConsumerConfig {
     bool enabled = true;
     std::optional<std::string> stop_reason;  // why it must not run (paused, no handlers, ...)
     std::vector<Route> routes;  // all of one kind
+    bool engine_nacks_as_read = false;  // the engine has pgque._nack_read (pgque_pgq)
 
     bool IsHttp() const { return !routes.empty() && routes[0].kind == "http"; }
     // The event types of its routes, in route order (for a RouteTable).

@@ -1,8 +1,9 @@
 // A consumer's calls into the engine, all of them pgque's API. Receive,
 // nack and ack run as the consumer's owner, so that pgque's own grants
 // decide what the in-process consumer may do, exactly as for a client;
-// dead-lettering a message at once (event_dead, pgque_admin's) runs as the
-// workers' role, since only the workers decide it.
+// dead-lettering a message at once (event_dead, pgque_admin's) and nacking
+// it as read (_nack_read, pgque_admin's) run as the workers' role: only the
+// workers decide those, from what they read themselves.
 #pragma once
 
 #include <string>
@@ -25,22 +26,27 @@ pg::Cursor OpenHeldBatch(pg::Transaction &tx, const ConsumerConfig &config, cons
                          const std::string &select_list);
 SPITupleTable *FetchBatch(const ConsumerConfig &config, pg::Cursor &cursor, long count);
 
-// Retry message (its text form; only its msg_id counts, as in pgque's
-// contract) after delay (an interval as text), or dead-letter it when its
-// retries are spent, with reason.
+// A message as the batch cursor gave it: its text form (one value), or its
+// fields as text (nine values: msg_id, created_at, retry_count, type,
+// payload, extra1..4).
+struct MessageAsRead {
+    std::string msg_id;
+    std::vector<pg::Value> values;
+};
+MessageAsRead MessageFromText(const std::string &msg_id, const std::string &text);
+MessageAsRead MessageFromFields(std::vector<pg::Value> fields);
+
+// Retries the message after delay (an interval as text), or dead-letters it
+// when its retries are spent, with reason. Where the engine has
+// pgque._nack_read (pgque_pgq), the message goes as read, as the workers'
+// role: no second read of the batch. Elsewhere pgque.nack() reads it again
+// by msg_id, as the consumer's owner (pgque's contract).
 void Nack(pg::Transaction &tx, const ConsumerConfig &config, const std::string &batch_id,
-          const std::string &message, const std::string &delay, const std::string &reason);
+          const MessageAsRead &message, const std::string &delay, const std::string &reason);
 
-// Dead-letters message (its text form) at once, whatever its retries.
-void DeadLetter(pg::Transaction &tx, const std::string &batch_id, const std::string &message,
+// Dead-letters the message at once, whatever its retries.
+void DeadLetter(pg::Transaction &tx, const std::string &batch_id, const MessageAsRead &message,
                 const std::string &reason);
-// The same from the message's fields as text: msg_id, created_at,
-// retry_count, type, payload, extra1..4.
-void DeadLetterFields(pg::Transaction &tx, const std::string &batch_id, const std::vector<pg::Value> &fields,
-                      const std::string &reason);
-
-// The text form of a message that nack() reads: its msg_id.
-std::string MessageOfId(const std::string &batch_id, const std::string &msg_id);
 
 void Ack(pg::Transaction &tx, const ConsumerConfig &config, const std::string &batch_id);
 
