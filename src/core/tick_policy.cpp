@@ -104,6 +104,17 @@ bool TickPolicy::PgqWouldTick(const QueueObservation &queue, const QueueMemory &
            lag >= queue.idle_period_us;
 }
 
+// PgQ's idle back-off (see PgqWouldTick): the next idle tick is due
+// ticker_max_lag / 2 after the last one (at tick_at_us), and not before twice
+// the gap before it (negative: unknown), up to ticker_idle_period.
+std::int64_t TickPolicy::IdleTickDue(const QueueMemory &memory, std::int64_t tick_at_us, std::int64_t gap_us)
+{
+    std::int64_t wait = memory.max_lag_us / 2;
+    if (gap_us >= 0)
+        wait = std::max(wait, std::min(2 * gap_us, memory.idle_period_us));
+    return tick_at_us + wait;
+}
+
 TickAction TickPolicy::Decide(const QueueObservation &queue, bool periodic_due)
 {
     auto found = queues_.find(queue.name);
@@ -121,17 +132,10 @@ TickAction TickPolicy::Decide(const QueueObservation &queue, bool periodic_due)
         memory.seen_tick_id = queue.last_tick_id;
         memory.seen_tick_at_us = tick_at;
     }
-    // PgQ's idle back-off (see PgqWouldTick): the next idle tick is due
-    // ticker_max_lag / 2 after the last one, and not before twice the gap
-    // before it, up to ticker_idle_period.
-    if (queue.ticker_lag_us < 0) {
-        memory.idle_tick_due_us = 0;
-    } else {
-        std::int64_t wait = queue.max_lag_us / 2;
-        if (memory.previous_tick_gap_us >= 0)
-            wait = std::max(wait, std::min(2 * memory.previous_tick_gap_us, queue.idle_period_us));
-        memory.idle_tick_due_us = memory.seen_tick_at_us + wait;
-    }
+    memory.max_lag_us = queue.max_lag_us;
+    memory.idle_period_us = queue.idle_period_us;
+    memory.idle_tick_due_us =
+        queue.ticker_lag_us < 0 ? 0 : IdleTickDue(memory, memory.seen_tick_at_us, memory.previous_tick_gap_us);
 
     if (queue.paused || queue.external_ticker)
         return TickAction::None;
@@ -156,6 +160,11 @@ void TickPolicy::RecordTick(const std::string &queue, const TxidSnapshot &snapsh
     memory.last_tick_after_us = taken_after_us;
     memory.pending = false;
     memory.all_busy = true;
+    // Its next idle tick, by the same rule, with this tick as the last: the
+    // periodic check need not look at the queue again only to see this tick.
+    if (memory.max_lag_us > 0)
+        memory.idle_tick_due_us = IdleTickDue(
+            memory, taken_after_us, memory.seen_tick_id >= 0 ? taken_after_us - memory.seen_tick_at_us : -1);
 }
 
 void TickPolicy::EndPass(bool full)

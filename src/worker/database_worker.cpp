@@ -148,14 +148,17 @@ constexpr std::int64_t kLockRetryUs = 100 * 1000;
 // An error that says a queue is being created or dropped under the pass:
 // its locks are held (lock timeout), or its objects vanished between the
 // pass's snapshot and their use. pgque's ticker(queue) says a vanished queue
-// with PgQ's P0001 "no such queue" (force_next_tick: "queue not found: x").
+// with PgQ's P0001 "no such queue" (force_next_tick: "queue not found: x");
+// pgque_pgq's get_queue_info reads event sequences by OID, and one dropped
+// after it was looked up says "could not open relation with OID n" (XX000).
 bool GivesWayToDdl(const pg::Error &e)
 {
     const std::string_view message = e.what();
     return pg::IsLockTimeout(e) || e.sqlstate() == ERRCODE_UNDEFINED_TABLE ||
            e.sqlstate() == ERRCODE_UNDEFINED_OBJECT ||
            (e.sqlstate() == ERRCODE_RAISE_EXCEPTION &&
-            (message == "no such queue" || message.rfind("queue not found: ", 0) == 0));
+            (message == "no such queue" || message.rfind("queue not found: ", 0) == 0)) ||
+           (e.sqlstate() == ERRCODE_INTERNAL_ERROR && message.rfind("could not open relation with OID ", 0) == 0);
 }
 
 bool IsTrue(const pg::Value &v) { return v && *v == "t"; }

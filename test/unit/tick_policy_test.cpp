@@ -315,3 +315,18 @@ TEST(TickPolicy, PeriodicCheckLooksOnlyAtQueuesDueAnIdleTick)
     EXPECT_EQ(p.Scope(true, false, 108 * 1000000).queues, (std::vector<std::string>{"invoices", "orders"}));
     EXPECT_TRUE(p.Scope(false, false, 108 * 1000000).queues.empty());  // not a periodic check
 }
+
+TEST(TickPolicy, OwnTickIsNotLookedAtAgainBeforeTheNextIdleTick)
+{
+    TickPolicy p;
+    // Last ticked at t=96; the worker ticks it at t=100 (a gap of 4 s). Until
+    // the next observation, PgQ's idle back-off puts the next idle tick at
+    // t=108: the periodic checks before that leave the queue alone (they
+    // would otherwise look at it only to see the worker's own tick).
+    p.Decide(Idle(6, 4, 100), true);
+    p.RecordTick("orders", *TxidSnapshot::Parse("100:100:"), 100 * 1000000);
+    p.EndPass(true);
+    EXPECT_TRUE(p.Scope(true, false, 101 * 1000000).queues.empty());
+    EXPECT_TRUE(p.Scope(true, false, 107 * 1000000).queues.empty());
+    EXPECT_EQ(p.Scope(true, false, 108 * 1000000).queues, std::vector<std::string>{"orders"});
+}

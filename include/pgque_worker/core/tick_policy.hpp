@@ -125,6 +125,7 @@ private:
         // When PgQ would next tick it idle (its thresholds as last observed);
         // 0: at once (unknown).
         std::int64_t idle_tick_due_us = 0;
+        std::int64_t max_lag_us = 0, idle_period_us = 0;  // as last observed; 0: unknown
         // Every consumer was busy when last seen, or the queue was ticked
         // since (each consumer then has a tick it has not received): until
         // a consumer changes, a commit to it needs no pass, only PgQ's
@@ -135,6 +136,7 @@ private:
     bool CommitMayBeMissing(const std::string &queue, const QueueMemory &memory) const;
     bool IsPending(const QueueObservation &queue, const QueueMemory *memory) const;
     static bool PgqWouldTick(const QueueObservation &queue, const QueueMemory &memory);
+    static std::int64_t IdleTickDue(const QueueMemory &memory, std::int64_t tick_at_us, std::int64_t gap_us);
 
     std::unordered_map<std::string, QueueMemory> queues_;
     std::vector<CommittedWrite> commits_;
