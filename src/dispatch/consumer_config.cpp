@@ -15,7 +15,9 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
         "       (extract(epoch FROM c.poll_interval) * 1000)::bigint, c.enabled,"
         "       extract(epoch FROM c.retry_after)::double precision,"
         "       (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = c.owner),"
-        "       pgque_worker._stop_reason(c), c.created::pg_catalog.text"
+        "       pgque_worker._stop_reason(c), c.created::pg_catalog.text,"
+        "       pg_catalog.to_regprocedure("
+        "           'pgque._nack_read(bigint, pgque.message, interval, text, xid8)') IS NOT NULL"
         "  FROM pgque_worker.consumer c WHERE c.id = $1::int",
         {key});
     if (rows.empty())
@@ -32,6 +34,7 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     c.owner = static_cast<unsigned int>(std::stoul(rows[0][7].value_or("0")));
     c.stop_reason = rows[0][8];
     c.created = rows[0][9].value_or("");
+    c.engine_nacks_as_read = rows[0][10] && *rows[0][10] == "t";
     for (const pg::Row &r : tx.Query(
              "SELECT r.event_type, r.kind, a.oid, a.rolsuper,"
              "       coalesce((extract(epoch FROM r.timeout) * 1000)::bigint, 0),"
