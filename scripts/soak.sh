@@ -45,6 +45,10 @@ sql soak "CREATE EXTENSION pgque_pgq CASCADE; CREATE EXTENSION pgque_worker;
     IF pg_catalog.random() < 0.1 THEN RAISE EXCEPTION 'soak: planned failure of message %', m.msg_id; END IF;
   END \$\$;
   SELECT pgque.create_queue('soak_sql'), pgque.create_queue('soak_flaky'), pgque.create_queue('soak_hooks');
+  -- Events stay in the event tables for the whole run (PgQ's default
+  -- rotation, 2 h, could otherwise empty one): the sent counts are read there.
+  SELECT pgque.set_queue_config(q, 'rotation_period', (2 * $minutes + 120) || ' minutes')
+    FROM unnest(ARRAY['soak_sql', 'soak_flaky', 'soak_hooks']) q;
   SELECT pgque_worker.handle('soak_sql', 'c', '*', 'record(pgque.message)');
   SELECT pgque_worker.handle('soak_flaky', 'c', '*', 'record_flaky(pgque.message)');
   SELECT pgque_worker.handle_http('soak_hooks', 'c', '*', 'http://127.0.0.1:$port/');" >/dev/null
@@ -93,8 +97,9 @@ done
 wait $producer || { echo "soak: pgbench failed" >&2; cat "$work/pgbench.log" >&2; }
 sent_total=$(awk '/^number of transactions actually processed/ {print $NF}' "$work/pgbench.log" | cut -d/ -f1)
 echo "soak: producer done ($sent_total transactions); draining"
-# Drained: nothing pending, no retries waiting (up to 5 min).
-for _ in $(seq 300); do
+# Drained: nothing pending, no retries waiting (up to 10 min: a message
+# that fails five times waits five retry_afters).
+for _ in $(seq 600); do
   sample_once >> "$csv"
   left=$(sql soak "SELECT coalesce(sum(pending_events), 0) FROM pgque.get_consumer_info()")
   retries=$(sql soak "SELECT count(*) FROM pgq.retry_queue")
@@ -103,10 +108,14 @@ for _ in $(seq 300); do
 done
 sleep 2
 
-# Sent per queue: pgbench's count per script (one event per transaction;
-# the engine's sequences also count retries put back into the queue).
-paste -d, <(printf 'soak_sql\nsoak_flaky\nsoak_hooks\n') \
-  <(awk '/^ - [0-9]+ transactions/ {print $2}' "$work/pgbench.log" | head -3) > "$work/sent.csv"
+# Sent per queue, from the database: the distinct event ids in the queue's
+# event tables (a retry put back keeps its id). pgbench's per-script counts
+# leave out transactions it was still running at the end. No rotation has
+# emptied an event table: see rotation_period above.
+for q in soak_sql soak_flaky soak_hooks; do
+  id=$(sql soak "SELECT queue_id FROM pgq.queue WHERE queue_name = '$q'")
+  echo "$q,$(sql soak "SELECT count(DISTINCT ev_id) FROM pgq.event_$id")"
+done > "$work/sent.csv"
 sql soak "SELECT queue, count(*), count(DISTINCT msg_id),
                  pg_catalog.percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM handled_at - sent_at)),
                  max(extract(epoch FROM handled_at - sent_at))

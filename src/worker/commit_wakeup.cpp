@@ -134,12 +134,23 @@ void Announce()
         DatabaseSlot &slot = s->slots[index];
         SpinLockAcquire(&slot.mutex);
         if (notes.wrote_events) {
-            WakeRecord &record = slot.wakes[slot.wake_count % kWakeRingSize];
-            record.txid = notes.txid;
-            record.started_us = notes.started_us;
-            record.queue_count = notes.queue_count;
-            memcpy(record.queue_ids, notes.queue_ids, sizeof record.queue_ids);
-            slot.wake_count++;
+            WakeRecord mine;
+            mine.txid = notes.txid;
+            mine.started_us = notes.started_us;
+            mine.queue_count = notes.queue_count;
+            memcpy(mine.queue_ids, notes.queue_ids, sizeof mine.queue_ids);
+            bool merged = false;
+            for (std::uint64_t i = slot.wake_count; !merged && i > slot.wakes_taken &&
+                                                    i + kWakeMergeLookBack > slot.wake_count;
+                 i--) {
+                WakeRecord &newer = slot.wakes[(i - 1) % kWakeRingSize];
+                if (core::SameQueues(newer, mine)) {
+                    core::MergeWake(newer, mine);
+                    merged = true;
+                }
+            }
+            if (!merged)
+                slot.wakes[slot.wake_count++ % kWakeRingSize] = mine;
         }
         if (notes.changed_consumer)
             slot.consumer_changed = true;

@@ -322,6 +322,7 @@ void DatabaseWorker::TakeWakes(std::vector<WakeRecord> &commits, bool &lost, boo
     std::size_t n = 0;
     for (std::uint64_t i = first; i < count; i++)
         copy[n++] = slot_.wakes[i % kWakeRingSize];
+    slot_.wakes_taken = count;
     SpinLockRelease(&slot_.mutex);
 
     wakes_seen_ = count;

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "pgque_worker/core/slot_life.hpp"
+#include "pgque_worker/core/wake_record.hpp"
 #include "pgque_worker/pg/postgres.hpp"
 
 extern "C" {
@@ -31,19 +32,12 @@ enum class SlotState : int {
 };
 const char *SlotStateName(SlotState state);
 
-// A committed transaction that inserted events (announced by its backend),
-// with the ids of the queues whose event tables it wrote (queue_count of
-// them; kWakeUnknownQueues: more than kWakeQueueIds, or a table whose queue
-// the name does not tell).
-constexpr int kWakeQueueIds = 4;
-constexpr int kWakeUnknownQueues = -1;
-struct WakeRecord {
-    std::uint64_t txid;
-    std::int64_t started_us;
-    int queue_count;
-    std::int32_t queue_ids[kWakeQueueIds];
-};
+using core::kWakeQueueIds;
+using core::kWakeUnknownQueues;
+using core::WakeRecord;
 constexpr int kWakeRingSize = 256;
+// A commit merges into one of this many newest records not taken yet.
+constexpr int kWakeMergeLookBack = 4;
 constexpr int kErrorTextSize = 256;
 
 struct DatabaseSlot {
@@ -68,6 +62,7 @@ struct DatabaseSlot {
     // Wake-ups: commits of event writers (a ring, newest at wake_count - 1)
     // and consumer state changes.
     std::uint64_t wake_count;
+    std::uint64_t wakes_taken;  // the worker has taken the records before this
     WakeRecord wakes[kWakeRingSize];
     bool consumer_changed;
     bool config_changed;  // pgque_worker.consumer or .route changed
