@@ -630,10 +630,6 @@ begin
     if not found then
         raise exception 'batch not found: %', batch_id;
     end if;
-    if retry_after is null or retry_after < interval '0' then
-        raise exception 'retry_after must be a non-negative interval, got %', coalesce(retry_after::text, 'NULL')
-            using errcode = 'invalid_parameter_value';
-    end if;
 
     execute 'select ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,'
             '       ev_extra1, ev_extra2, ev_extra3, ev_extra4'
