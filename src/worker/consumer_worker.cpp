@@ -122,6 +122,7 @@ private:
     const std::string role_ = config::WorkerRole();
     core::PoisonJournal journal_;
     long failures_unlogged_ = 0;      // handler or HTTP failures since the last line about them
+    std::string latest_failure_;      // the error of the newest of them (the batch logging may have none)
     std::int64_t failures_logged_at_ = 0;
     bool trimmed_ = true;             // the heap was trimmed since the last batch
     std::int64_t last_work_us_ = 0;   // when the last batch with messages ended
@@ -242,10 +243,12 @@ void ConsumerWorker::LogOutcome(const dispatch::BatchOutcome &out)
     for (const std::string &note : out.dead_letters)
         Log(who + ": dead-lettered " + note);
     failures_unlogged_ += out.failed - out.dead_lettered;
+    if (out.failed > out.dead_lettered)
+        latest_failure_ = out.last_error;
     const std::int64_t now = pg::NowUs();
     if (failures_unlogged_ > 0 && now - failures_logged_at_ >= kFailureLogIntervalUs) {
         Log(who + ": " + std::to_string(failures_unlogged_) +
-            " message(s) failed and will be retried; the latest error: " + out.last_error);
+            " message(s) failed and will be retried; the latest error: " + latest_failure_);
         failures_unlogged_ = 0;
         failures_logged_at_ = now;
     }
