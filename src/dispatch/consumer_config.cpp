@@ -15,7 +15,17 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
         "       (extract(epoch FROM c.poll_interval) * 1000)::bigint, c.enabled,"
         "       extract(epoch FROM c.retry_after)::double precision,"
         "       (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = c.owner),"
-        "       pgque_worker._stop_reason(c), c.created::pg_catalog.text"
+        "       pgque_worker._stop_reason(c), c.created::pg_catalog.text,"
+        // The workers call pgque._nack_read with their own privileges: only
+        // pgque_pgq's own (a member of the extension), never a function of
+        // that name someone else put in schema pgque (upstream pgque has none).
+        "       EXISTS (SELECT FROM pg_catalog.pg_depend d"
+        "                 JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid"
+        "                WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+        "                  AND d.objid = pg_catalog.to_regprocedure("
+        "                          'pgque._nack_read(bigint,pgque.message,interval,text,xid8)')"
+        "                  AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+        "                  AND d.deptype = 'e' AND e.extname = 'pgque_pgq')"
         "  FROM pgque_worker.consumer c WHERE c.id = $1::int",
         {key});
     if (rows.empty())
@@ -32,6 +42,7 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
     c.owner = static_cast<unsigned int>(std::stoul(rows[0][7].value_or("0")));
     c.stop_reason = rows[0][8];
     c.created = rows[0][9].value_or("");
+    c.engine_nacks_as_read = rows[0][10] && *rows[0][10] == "t";
     for (const pg::Row &r : tx.Query(
              "SELECT r.event_type, r.kind, a.oid, a.rolsuper,"
              "       coalesce((extract(epoch FROM r.timeout) * 1000)::bigint, 0),"
