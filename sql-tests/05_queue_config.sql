@@ -106,6 +106,11 @@ SELECT q, (SELECT count(*) FROM (SELECT * FROM pgque.get_queue_info(q) EXCEPT AL
   FROM unnest(ARRAY['gqi_fresh', 'gqi_rate', 'gqi_noticks', 'no such queue']) q;
 SELECT array_agg(queue_name) = array_agg(queue_name ORDER BY queue_name) AS ordered_by_name
   FROM pgque.get_queue_info();
+-- A NULL name is every queue, as in PgQ's and upstream pgque's.
+SELECT (SELECT count(*) FROM (SELECT * FROM pgque.get_queue_info(NULL::text) EXCEPT ALL
+                              SELECT * FROM pgq.get_queue_info(NULL::text)) d) AS null_only_ours,
+       (SELECT count(*) FROM (SELECT * FROM pgq.get_queue_info(NULL::text) EXCEPT ALL
+                              SELECT * FROM pgque.get_queue_info(NULL::text)) d) AS null_only_pgqs;
 -- Not for others: the view is pgque_pgq's, read through the function.
 SELECT has_table_privilege('pgque_reader', 'pgque._queue_info', 'SELECT') AS reader_reads_view;
 SELECT pgque.drop_queue(q) FROM unnest(ARRAY['gqi_fresh', 'gqi_paused', 'gqi_rate', 'gqi_noticks']) q;

@@ -1810,7 +1810,10 @@ language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    return query select * from pgque._queue_info i where i.queue_name = get_queue_info.queue;
+    -- NULL: every queue, as PgQ's get_queue_info(NULL) (and upstream pgque's).
+    return query select * from pgque._queue_info i
+                  where get_queue_info.queue is null or i.queue_name = get_queue_info.queue
+                  order by i.queue_name;
 end
 $$;
 

@@ -16,8 +16,16 @@ std::optional<ConsumerConfig> LoadConsumerConfig(pg::Transaction &tx, int id)
         "       extract(epoch FROM c.retry_after)::double precision,"
         "       (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = c.owner),"
         "       pgque_worker._stop_reason(c), c.created::pg_catalog.text,"
-        "       pg_catalog.to_regprocedure("
-        "           'pgque._nack_read(bigint, pgque.message, interval, text, xid8)') IS NOT NULL"
+        // The workers call pgque._nack_read with their own privileges: only
+        // pgque_pgq's own (a member of the extension), never a function of
+        // that name someone else put in schema pgque (upstream pgque has none).
+        "       EXISTS (SELECT FROM pg_catalog.pg_depend d"
+        "                 JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid"
+        "                WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+        "                  AND d.objid = pg_catalog.to_regprocedure("
+        "                          'pgque._nack_read(bigint,pgque.message,interval,text,xid8)')"
+        "                  AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+        "                  AND d.deptype = 'e' AND e.extname = 'pgque_pgq')"
         "  FROM pgque_worker.consumer c WHERE c.id = $1::int",
         {key});
     if (rows.empty())

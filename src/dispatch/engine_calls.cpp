@@ -66,7 +66,10 @@ void Nack(pg::Transaction &tx, const ConsumerConfig &config, const std::string &
           const MessageAsRead &message, const std::string &delay, const std::string &reason)
 {
     if (config.engine_nacks_as_read) {
-        tx.Query("SELECT pgque._nack_read($1::bigint, " + MessageSql(message, 4) + ", $3::interval, $2)",
+        // Every argument typed: the call resolves to exactly the function
+        // LoadConsumerConfig found to be pgque_pgq's.
+        tx.Query("SELECT pgque._nack_read($1::bigint, " + MessageSql(message, 4) +
+                     ", $3::interval, $2::pg_catalog.text, NULL::pg_catalog.xid8)",
                  WithMessage({batch_id, reason, delay}, message));
         return;
     }

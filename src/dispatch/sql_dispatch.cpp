@@ -16,6 +16,7 @@
 extern "C" {
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 }
 
 namespace pgque::dispatch {
@@ -77,12 +78,20 @@ private:
     std::map<std::string, std::string> nacked_;  // this slice's failures: msg_id -> error
 };
 
+// The message's text form, read back as a pgque.message by the nack and the
+// dead letter. Its created_at is written in DateStyle ISO (a numeric UTC
+// offset): the SQL and Postgres styles name the zone by an abbreviation,
+// which input reads by timezone_abbreviations (Asia/Kolkata's IST would come
+// back as Israel's, 3.5 hours off).
 std::string SqlBatch::MessageText(const SliceRow &row)
 {
     char *text = nullptr;
     pg::Call([&] {
         MemoryContext old = MemoryContextSwitchTo(slice_context_);
+        const int nest_level = NewGUCNestLevel();
+        (void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
         text = SPI_getvalue(row.table->vals[row.index], row.table->tupdesc, kMessage);
+        AtEOXact_GUC(true, nest_level);
         MemoryContextSwitchTo(old);
     });
     return text ? text : "";
