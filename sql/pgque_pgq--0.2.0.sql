@@ -2026,10 +2026,13 @@ language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    -- NULL: every queue, as PgQ's get_queue_info(NULL) (and upstream pgque's).
-    return query select * from pgque._queue_info i
-                  where get_queue_info.queue is null or i.queue_name = get_queue_info.queue
-                  order by i.queue_name;
+    -- NULL: every queue, as PgQ's get_queue_info(NULL) (and upstream
+    -- pgque's). Two statements: one with an OR would plan a scan of every
+    -- queue for one (the workers use generic plans).
+    if queue is null then
+        return query select * from pgque._queue_info i order by i.queue_name;
+    end if;
+    return query select * from pgque._queue_info i where i.queue_name = get_queue_info.queue;
 end
 $$;
 
