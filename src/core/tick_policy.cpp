@@ -8,13 +8,19 @@ namespace pgque::core {
 void TickPolicy::NoteCommits(const std::vector<CommittedWrite> &commits)
 {
     commits_.insert(commits_.end(), commits.begin(), commits.end());
-    // A commit a queue's last tick does not contain leaves it pending,
-    // whether or not this pass looks at the queue.
+    // A commit a queue's last tick may not contain leaves it pending,
+    // whether or not this pass looks at the queue; one that began after the
+    // tick leaves it to be looked at (PgQ's counter has its events), if not
+    // by this pass, by the next that may tick it.
     for (const CommittedWrite &c : commits)
         for (const std::string &name : c.queues) {
             auto it = queues_.find(name);
-            if (it != queues_.end() && CommitMayBeMissing(name, it->second))
+            if (it == queues_.end())
+                continue;
+            if (CommitMayBeMissing(name, it->second))
                 it->second.pending = true;
+            else if (c.started_us >= it->second.last_tick_after_us)
+                it->second.written_unobserved = true;  // after the tick: PgQ's counter has its events
         }
 }
 
@@ -50,7 +56,8 @@ PassScope TickPolicy::Scope(bool periodic_due, bool full_due, std::int64_t now_u
         return scope;
     for (const auto &entry : queues_) {
         const QueueMemory &m = entry.second;
-        if ((m.pending && (periodic_due || !m.all_busy)) || (periodic_due && m.idle_tick_due_us <= now_us))
+        if (((m.pending || m.written_unobserved) && (periodic_due || !m.all_busy)) ||
+            (periodic_due && m.idle_tick_due_us <= now_us))
             names.insert(entry.first);
     }
     scope.queues.assign(names.begin(), names.end());
@@ -121,6 +128,7 @@ TickAction TickPolicy::Decide(const QueueObservation &queue, bool periodic_due)
     bool first_seen = found == queues_.end();
     QueueMemory &memory = first_seen ? queues_[queue.name] : found->second;
     memory.observed_this_pass = true;
+    memory.written_unobserved = false;
 
     // Follow PgQ's ticks (ours and anyone's) for its idle back-off.
     if (queue.ticker_lag_us >= 0 && queue.last_tick_id != memory.seen_tick_id) {

@@ -330,3 +330,26 @@ TEST(TickPolicy, OwnTickIsNotLookedAtAgainBeforeTheNextIdleTick)
     EXPECT_TRUE(p.Scope(true, false, 107 * 1000000).queues.empty());
     EXPECT_EQ(p.Scope(true, false, 108 * 1000000).queues, std::vector<std::string>{"orders"});
 }
+
+TEST(TickPolicy, CommitAfterOwnTickIsLookedAtByTheNextPeriodicCheck)
+{
+    TickPolicy p;
+    p.Decide(Idle(6, 4, 100), true);
+    p.RecordTick("orders", *TxidSnapshot::Parse("100:100:"), 100 * 1000000);
+    p.EndPass(true);
+    // A writer that started after the tick commits; the pass it wakes leaves
+    // the queue alone (its consumer has yet to receive the tick) and forgets
+    // the commit. Its events are in no tick: the next periodic check, or a
+    // consumer that changes, must look (the next idle tick is due at t=108).
+    p.NoteCommits({{101, 100500000, {"orders"}}});
+    EXPECT_TRUE(p.Scope(false, false, 100500000).queues.empty());
+    p.EndPass(false);
+    EXPECT_EQ(p.Scope(true, false, 101 * 1000000).queues, std::vector<std::string>{"orders"});
+    p.NoteConsumersChanged();
+    EXPECT_EQ(p.Scope(false, false, 101 * 1000000).queues, std::vector<std::string>{"orders"});
+    // Once looked at, PgQ's counter says the rest (here: one event, ticked).
+    EXPECT_EQ(p.Decide(Idle(7, 1, 101, 1), true), TickAction::Force);
+    p.RecordTick("orders", *TxidSnapshot::Parse("102:102:"), 101 * 1000000);
+    p.EndPass(true);
+    EXPECT_TRUE(p.Scope(true, false, 102 * 1000000).queues.empty());
+}

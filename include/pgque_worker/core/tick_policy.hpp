@@ -116,6 +116,11 @@ private:
         // Pending events that no tick has taken yet; a queue first seen by
         // this worker may have some.
         bool pending = true;
+        // A commit to it that its last tick does not contain and that no
+        // pass has looked at since (its pass left it alone: every consumer
+        // busy). PgQ's counter says whether it has events; the next periodic
+        // check, or a consumer that changes, looks.
+        bool written_unobserved = false;
         bool observed_this_pass = false;
         // PgQ's last tick as observed, and the gap before it (for PgQ's
         // idle back-off); negative: unknown.
