@@ -956,11 +956,11 @@ create policy route_owner_reads on pgque_worker.delivery for select
 grant select on pgque_worker.delivery to public;
 
 -- The consumer workers' way in: one multi-row INSERT per slice of attempts,
--- after emptying the table the new ids go to if it still holds an older
--- round. SECURITY DEFINER: the workers' role needs no privilege on the
+-- after emptying any of the newest three blocks' tables that still holds an
+-- older round. SECURITY DEFINER: the workers' role needs no privilege on the
 -- tables, only EXECUTE here (granted to pgque_admin, which the worker role
--- has). A table that is busy (a reader holds it) is not waited for: it is
--- emptied by a later slice.
+-- has). A table that is busy (a reader holds it) is not waited for: it
+-- keeps its older round until its next turn.
 create function pgque_worker._record_deliveries(
     block_size int, consumer_id int, event_types text[], owners oid[], msg_ids bigint[],
     attempts int[], webhook_ids text[], statuses int[], errors text[], responses text[],
@@ -971,36 +971,55 @@ set search_path = pg_catalog, pg_temp
 set lock_timeout = '100ms'
 as $$
 declare
-    v_next  bigint := coalesce(pg_catalog.pg_sequence_last_value('pgque_worker.delivery_id_seq'), 0) + 1;
+    v_count bigint := coalesce(pg_catalog.cardinality(msg_ids), 0);
+    v_ids   bigint[];
+    v_top   bigint;
     v_block bigint;
     v_part  int;
 begin
     if block_size < 1 then
         raise exception 'block_size must be positive' using errcode = 'invalid_parameter_value';
     end if;
-    for v_block in v_next / block_size .. (v_next + pg_catalog.cardinality(msg_ids)) / block_size loop
+    if v_count = 0 then
+        return;
+    end if;
+    -- The slice's ids first; the newest three blocks follow from the newest
+    -- id any worker has taken.
+    select pg_catalog.array_agg(pg_catalog.nextval('pgque_worker.delivery_id_seq') order by g)
+      into v_ids
+      from pg_catalog.generate_series(1, v_count) g;
+    v_top := pg_catalog.pg_sequence_last_value('pgque_worker.delivery_id_seq') / block_size;
+    -- Block b goes to table b % 3, emptied before the block's first attempt.
+    -- A table that a reader held then (lock_timeout) keeps its older round
+    -- until its next turn: emptying it once its block has begun would take
+    -- the newest attempts with it.
+    for v_block in greatest(v_top - 2, 0) .. v_top loop
         v_part := v_block % 3;
         if exists (select from pgque_worker.delivery d
-                    where d.part = v_part and d.id < v_block * block_size) then
+                    where d.part = v_part and d.id < v_block * block_size)
+           and not exists (select from pgque_worker.delivery d
+                            where d.part = v_part and d.id >= v_block * block_size) then
             begin
                 execute pg_catalog.format('truncate pgque_worker.%I', 'delivery_' || v_part);
             exception when lock_not_available then
-                null;  -- a reader holds it: a later slice empties it
+                null;
             end;
         end if;
     end loop;
+    -- A slice longer than two blocks: its attempts older than the newest three
+    -- blocks would be pushed out at once, so they are not written.
     insert into pgque_worker.delivery
         (id, part, at, consumer_id, event_type, owner, msg_id, attempt, webhook_id, status, error,
          duration, response)
-    select s.id, ((s.id / block_size) % 3)::smallint,
-           timestamptz '2000-01-01 00:00:00+00' + s.at_us * interval '1 microsecond',
-           _record_deliveries.consumer_id, s.event_type, s.owner::regrole, s.msg_id, s.attempt,
-           s.webhook_id, s.status, s.error, s.duration * interval '1 second', s.response
-      from (select pg_catalog.nextval('pgque_worker.delivery_id_seq') as id, u.*
-              from unnest(event_types, owners, msg_ids, attempts, webhook_ids, statuses, errors,
-                          responses, durations, ats)
-                   as u(event_type, owner, msg_id, attempt, webhook_id, status, error, response,
-                        duration, at_us)) s;
+    select v_ids[u.n], ((v_ids[u.n] / block_size) % 3)::smallint,
+           timestamptz '2000-01-01 00:00:00+00' + u.at_us * interval '1 microsecond',
+           _record_deliveries.consumer_id, u.event_type, u.owner::regrole, u.msg_id, u.attempt,
+           u.webhook_id, u.status, u.error, u.duration * interval '1 second', u.response
+      from unnest(event_types, owners, msg_ids, attempts, webhook_ids, statuses, errors,
+                  responses, durations, ats) with ordinality
+           as u(event_type, owner, msg_id, attempt, webhook_id, status, error, response,
+                duration, at_us, n)
+     where v_ids[u.n] >= (v_top - 2) * block_size;
 end
 $$;
 revoke all on function pgque_worker._record_deliveries(int, int, text[], oid[], bigint[], int[], text[],

@@ -68,12 +68,20 @@ for my $dml (q{INSERT INTO pgque_worker.delivery (id, part, at, consumer_id, eve
 is(run(q{SELECT count(*) FROM pgque_worker.delivery WHERE response = 'forged'}), '0', 'nothing was forged');
 
 # --- bounded by rotation, without deleting a row ------------------------------------
+# 20 messages in one transaction are one batch, handled as one slice of 20
+# attempts: four blocks of 5 ids, more than the history keeps.
 run(q{SELECT pgque.send('hooks', 'ok', jsonb_build_object('n', i)) FROM generate_series(1, 20) i});
+ok(wait_for($node, 'postgres', q{SELECT delivered >= 21 FROM pgque_worker.consumer_metrics WHERE consumer = 'web'}, 't', 30),
+    '20 deliveries in one slice');
+my $rows = run(q{SELECT count(*) FROM pgque_worker.delivery});
+cmp_ok($rows, '<=', 15, "a slice longer than the history leaves at most 3 x webhook_history attempts ($rows)");
+is(run(q{SELECT max(id) = (SELECT last_value FROM pgque_worker.delivery_id_seq) FROM pgque_worker.delivery}), 't',
+    'the newest attempt of the slice is kept');
 run("SELECT pgque.send('hooks', 'ok', '{\"one\": $_}'::jsonb)") for 1 .. 20;  # many slices
 ok(wait_for($node, 'postgres', q{SELECT delivered >= 41 FROM pgque_worker.consumer_metrics WHERE consumer = 'web'}, 't', 30),
-    '40 more deliveries');
+    '20 more deliveries');
 my $last_msg = run(q{SELECT max(msg_id) FROM pgque_worker.delivery});
-my $rows = run(q{SELECT count(*) FROM pgque_worker.delivery});
+$rows = run(q{SELECT count(*) FROM pgque_worker.delivery});
 cmp_ok($rows, '<=', 15, "at most 3 x webhook_history attempts are kept ($rows)");
 cmp_ok($rows, '>=', 5, 'and at least one table of them');
 is(run(q{SELECT max(id) = (SELECT last_value FROM pgque_worker.delivery_id_seq) FROM pgque_worker.delivery}), 't',
@@ -86,11 +94,45 @@ my $churn = run(q{SELECT pg_stat_clear_snapshot();
      WHERE schemaname = 'pgque_worker' AND relname LIKE 'delivery_%'});
 is((split /\n/, $churn)[-1], '0',
     'no row was deleted or updated: old attempts went with TRUNCATE');
-is((split /\n/, run(q{SELECT pg_stat_clear_snapshot(); SELECT sum(n_tup_ins) FROM pg_stat_user_tables
-                       WHERE schemaname = 'pgque_worker' AND relname LIKE 'delivery_%'}))[-1], '44',
-    'while every attempt was inserted');
+my $inserted = (split /\n/, run(q{SELECT pg_stat_clear_snapshot(); SELECT sum(n_tup_ins) FROM pg_stat_user_tables
+                       WHERE schemaname = 'pgque_worker' AND relname LIKE 'delivery_%'}))[-1];
+cmp_ok($inserted, '>', $rows, "while more attempts were inserted than are kept ($inserted > $rows)");
 as('app', q{SELECT pgque_worker.resume('hooks', 'web')});
 ok(wait_sql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgque_worker consumer'}, '1'), 'resumed');
+
+# --- a reader holding a table at its rotation ----------------------------------------
+# The table of the next block of 5 ids cannot be emptied while a reader holds
+# it: it keeps its older round, and the newest attempts are never the ones
+# that go.
+my $block_start = run(q{SELECT (last_value / 5 + 1) * 5 FROM pgque_worker.delivery_id_seq});
+my $busy_part = ($block_start / 5) % 3;
+my $reader = $node->background_psql('postgres');
+$reader->query_safe("BEGIN; LOCK TABLE pgque_worker.delivery_$busy_part IN ACCESS SHARE MODE;");
+for my $n (1 .. 5) {
+    last if run(q{SELECT last_value FROM pgque_worker.delivery_id_seq}) >= $block_start;
+    my $last = run(q{SELECT last_value FROM pgque_worker.delivery_id_seq});
+    run(qq{SELECT pgque.send('hooks', 'ok', '{"busy": $n}'::jsonb)});
+    wait_sql(qq{SELECT last_value > $last FROM pgque_worker.delivery_id_seq}, 't');
+}
+is(run(qq{SELECT count(*) > 0 FROM pgque_worker.delivery_$busy_part WHERE id < $block_start}), 't',
+    'the table a reader held at its rotation kept its older round');
+$reader->query_safe('COMMIT');
+$reader->quit;
+my $newest = run(q{SELECT last_value FROM pgque_worker.delivery_id_seq});
+run(q{SELECT pgque.send('hooks', 'ok', '{"after_reader": true}'::jsonb)});
+ok(wait_sql(qq{SELECT last_value > $newest FROM pgque_worker.delivery_id_seq}, 't'), 'the next attempt was recorded');
+$newest = run(q{SELECT last_value FROM pgque_worker.delivery_id_seq});
+is(run(qq{SELECT count(*) FROM pgque_worker.delivery WHERE id >= $block_start}), $newest - $block_start + 1,
+    'every attempt since that rotation is kept');
+$rows = run(q{SELECT count(*) FROM pgque_worker.delivery});
+cmp_ok($rows, '<=', 20, "at most 4 x webhook_history attempts meanwhile ($rows)");
+for my $n (1 .. 15) {  # three more blocks: the held table's older round goes at its next turn
+    run(qq{SELECT pgque.send('hooks', 'ok', '{"round": $n}'::jsonb)});
+}
+my $target = $newest + 15;
+ok(wait_sql(qq{SELECT last_value >= $target FROM pgque_worker.delivery_id_seq}, 't'), '15 more attempts');
+$rows = run(q{SELECT count(*) FROM pgque_worker.delivery});
+cmp_ok($rows, '<=', 15, "then at most 3 x webhook_history attempts again ($rows)");
 
 # --- a history that cannot be written changes nothing else ------------------------
 my $bg = $node->background_psql('postgres');
