@@ -8,6 +8,11 @@ import subprocess
 import sys
 
 
+MODULE_COST_NOTE = ("every sample of the launcher and the database and consumer workers, and samples of "
+                    "backends and PostgreSQL's own processes with a pgque_worker.so frame on the stack, "
+                    "except what the ExecutorStart hook hands on to standard_ExecutorStart")
+
+
 def read_lines(path):
     return [json.loads(line) for line in open(path) if line.strip()]
 
@@ -48,6 +53,8 @@ def main(work_dir, out_dir):
                                             / (many[f"{phase}_elapsed_ns"] / 1e9) * 100)
     if backlog:
         backlog["events_per_second"] = backlog["events"] / (backlog["elapsed_ns"] / 1e9)
+    module_cost_path = os.path.join(work_dir, "module_cost.jsonl")
+    module_cost = {m["workload"]: m for m in read_lines(module_cost_path)} if os.path.exists(module_cost_path) else {}
     producer_summary = {}
     for workload in ("select-only", "tpcb-like", "send"):
         with_ = [p["tps"] for p in producer if p["workload"] == workload and p["preloaded"]]
@@ -65,6 +72,7 @@ def main(work_dir, out_dir):
         "many_queues": many,
         "backlog": backlog,
         "producer_cost": producer_summary,
+        "module_cpu_share": module_cost,
         "dispatch": dispatch_rows,
         "webhooks": list(webhooks.values()),
         "webhook_receiver_ceiling_per_second": ceiling,
@@ -165,6 +173,24 @@ def main(work_dir, out_dir):
         for workload, p in producer_summary.items():
             lines.append(f"| {workload} | {p['tps_preloaded']:.0f} | {p['tps_not_loaded']:.0f} | "
                          f"{p['cost_percent']:.1f}% |")
+    if module_cost:
+        lines += [
+            "",
+            "The module's own share of the server's CPU, with it preloaded, from perf's call stacks "
+            f"({MODULE_COST_NOTE}): one set of samples per workload, so the shared machine's noise, "
+            "which moves the TPS above by up to 20% between rounds, moves both sides of this ratio.",
+            "",
+            "| workload | server samples | the module's processes | module frames in other processes "
+            "| module's share | where, in other processes |",
+            "|---|---|---|---|---|---|",
+        ]
+        for workload, m in module_cost.items():
+            if "error" in m:
+                lines.append(f"| {workload} | {m['error']} | | | | |")
+                continue
+            top = ", ".join(f"{name.split('::')[-1]} {count}" for name, count in m["backend_top"])
+            lines.append(f"| {workload} | {m['server_samples']} | {m['module_process_samples']} | "
+                         f"{m['backend_module_samples']} | **{m['cost_percent']:.2f}%** | {top} |")
     if webhooks:
         t, l = webhooks["throughput"], webhooks["latency"]
         lines += [

@@ -30,7 +30,9 @@
 #      BENCH_WEBHOOK_RATE events/s, and the receiver's own ceiling under wrk.
 #   7. producer cost: pgbench select-only and tpcb-like TPS, and pgque.send
 #      throughput, with the module preloaded (worker running) and without,
-#      BENCH_PGBENCH_ROUNDS (3) alternating rounds of BENCH_PGBENCH_SECONDS (10).
+#      BENCH_PGBENCH_ROUNDS (3) alternating rounds of BENCH_PGBENCH_SECONDS (10);
+#      then, in one more round of each, the module's own share of the
+#      server's CPU from perf's call stacks (bench/module_cost.py).
 #
 # Quick run: BENCH_SECONDS=10 BENCH_IDLE_SECONDS=10 BENCH_EVENTS=20000
 #   BENCH_BACKLOG_EVENTS=100000 BENCH_MANY_QUEUES=200 BENCH_PGBENCH_SECONDS=5
@@ -277,6 +279,37 @@ for ((round = 0; round < pgbench_rounds; round++)); do
   done
 done
 restart_with pgque_worker
+# The module's own share of the server's CPU in each workload, from perf's
+# call stacks of every process (bench/module_cost.py says what counts): one
+# set of samples, so the machine's noise moves both sides of the ratio.
+: > "$work/module_cost.jsonl"
+for workload in select-only tpcb-like send; do
+  case $workload in
+    select-only) args=(-S) ;;
+    tpcb-like) args=() ;;
+    send) args=(-f "$work/send.pgbench") ;;
+  esac
+  as_pg env PGOPTIONS='-c synchronous_commit=off' pgbench -n -h "$work" -U postgres -c 2 -j 2 \
+    -T "$pgbench_seconds" "${args[@]}" bench_worker >/dev/null 2>&1 &
+  pgbench_pid=$!
+  sleep 2  # past the connections' start
+  postmaster=$(head -1 "$data/postmaster.pid")
+  if perf record -q -a -F 499 --call-graph dwarf,16384 -o "$work/perf.data" -- sleep $((pgbench_seconds - 4)) \
+       >"$work/perf.log" 2>&1; then
+    printf '{"server": [%s], "module": [%s]}\n' \
+      "$( (echo "$postmaster"; pgrep -P "$postmaster") | paste -sd,)" \
+      "$(pgrep -P "$postmaster" -f '^postgres: pgque_worker' | paste -sd,)" > "$work/pids.json"
+    wait $pgbench_pid
+    perf script -i "$work/perf.data" -F pid,ip,sym,dso 2>/dev/null > "$work/perf.script"
+    python3 "$repo/bench/module_cost.py" "$work/perf.script" "$work/pids.json" \
+      | sed "s/^{/{\"workload\": \"$workload\", /" >> "$work/module_cost.jsonl"
+    rm -f "$work/perf.data" "$work/perf.script"
+  else
+    wait $pgbench_pid
+    echo "{\"workload\": \"$workload\", \"error\": \"perf record failed: $(head -1 "$work/perf.log" | tr -d '"\\')\"}" \
+      >> "$work/module_cost.jsonl"
+  fi
+done
 echo "{\"loaded\": \"$loaded_load\"}" > "$work/load_loaded.json"
 
 python3 "$repo/bench/report.py" "$work" "$results"

@@ -13,10 +13,11 @@ packages=(
   googletest libgtest-dev libipc-run-perl
   prometheus-postgres-exporter prometheus   # the metrics pipeline's tests (exporter, promtool)
 )
-# The benchmark's receiver (nginx), load tool (wrk) and plot (gnuplot): not
-# needed, and not installed, for make test.
+# The benchmark's receiver (nginx), load tool (wrk), plot (gnuplot) and
+# profiler (perf, for the module's share of the CPU): not needed, and not
+# installed, for make test.
 if [ "${1:-}" = bench ]; then
-  packages+=(gnuplot-nox nginx-light wrk)
+  packages+=(gnuplot-nox nginx-light wrk linux-perf)
 fi
 
 missing=()
