@@ -5,8 +5,9 @@ Usage: module_cost.py PERF_SCRIPT_OUTPUT PIDS_JSON
 
 PERF_SCRIPT_OUTPUT is `perf script -F pid,ip,sym,dso` of a `perf record -a
 --call-graph dwarf` taken while a workload ran; PIDS_JSON names the server's
-processes: {"server": [...], "module": [...]}, the module's own processes
-(launcher, database and consumer workers) among them. Prints one JSON object.
+processes: {"server": [pid, ...], "module": {"pid": "process title", ...}},
+the module's own processes (launcher, database and consumer workers) among
+them. Prints one JSON object.
 
 Throughput rounds on a shared VM move by up to 20% between rounds; this
 ratio comes from one set of samples, so whatever slows the machine slows
@@ -66,15 +67,17 @@ def module_frames_cost(frames):
 
 def main():
     pids = json.load(open(sys.argv[2]))
-    server, module = set(pids["server"]), set(pids["module"])
+    server = set(pids["server"])
+    module = {int(pid): title for pid, title in pids["module"].items()}
     server_samples = module_process_samples = backend_samples = backend_module_samples = 0
-    where = collections.Counter()
+    where, module_by_process = collections.Counter(), collections.Counter()
     for pid, frames in read_samples(sys.argv[1]):
         if pid not in server:
             continue
         server_samples += 1
         if pid in module:
             module_process_samples += 1
+            module_by_process[module[pid]] += 1
             continue
         backend_samples += 1
         if module_frames_cost(frames):
@@ -90,6 +93,7 @@ def main():
         if server_samples else None,
         "backend_cost_percent": 100.0 * backend_module_samples / backend_samples if backend_samples else None,
         "backend_top": where.most_common(5),
+        "module_processes": module_by_process.most_common(),
     }))
 
 

@@ -189,7 +189,8 @@ def main(work_dir, out_dir):
                 lines.append(f"| {workload} | {m['error']} | | | | |")
                 continue
             top = ", ".join(f"{name.split('::')[-1]} {count}" for name, count in m["backend_top"])
-            lines.append(f"| {workload} | {m['server_samples']} | {m['module_process_samples']} | "
+            processes = ", ".join(f"{title} {count}" for title, count in m.get("module_processes", []))
+            lines.append(f"| {workload} | {m['server_samples']} | {m['module_process_samples']} ({processes}) | "
                          f"{m['backend_module_samples']} | **{m['cost_percent']:.2f}%** | {top} |")
     if webhooks:
         t, l = webhooks["throughput"], webhooks["latency"]

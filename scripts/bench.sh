@@ -282,6 +282,14 @@ restart_with pgque_worker
 # The module's own share of the server's CPU in each workload, from perf's
 # call stacks of every process (bench/module_cost.py says what counts): one
 # set of samples, so the machine's noise moves both sides of the ratio.
+# Measured in the steady state: after the database worker's start-up (a
+# forced tick of every queue, the first maintenance).
+for _ in $(seq 120); do
+  [ "$(sql bench_worker "SELECT last_maintenance IS NOT NULL FROM pgque_worker.workers
+                          WHERE database = 'bench_worker'")" = t ] && break
+  sleep 0.5
+done
+sleep 5
 : > "$work/module_cost.jsonl"
 for workload in select-only tpcb-like send; do
   case $workload in
@@ -296,9 +304,10 @@ for workload in select-only tpcb-like send; do
   postmaster=$(head -1 "$data/postmaster.pid")
   if perf record -q -a -F 499 --call-graph dwarf,16384 -o "$work/perf.data" -- sleep $((pgbench_seconds - 4)) \
        >"$work/perf.log" 2>&1; then
-    printf '{"server": [%s], "module": [%s]}\n' \
+    printf '{"server": [%s], "module": {%s}}\n' \
       "$( (echo "$postmaster"; pgrep -P "$postmaster") | paste -sd,)" \
-      "$(pgrep -P "$postmaster" -f '^postgres: pgque_worker' | paste -sd,)" > "$work/pids.json"
+      "$(pgrep -a -P "$postmaster" -f '^postgres: pgque_worker' \
+         | sed 's/^\([0-9]*\) postgres: \(.*\)$/"\1": "\2"/; s/ *"$/"/' | paste -sd,)" > "$work/pids.json"
     wait $pgbench_pid
     perf script -i "$work/perf.data" -F pid,ip,sym,dso 2>/dev/null > "$work/perf.script"
     python3 "$repo/bench/module_cost.py" "$work/perf.script" "$work/pids.json" \
