@@ -18,7 +18,8 @@
 #      consumer: the database worker's CPU idle, then with BENCH_MANY_RATE
 #      (100) events/s into one of them.
 #   4. dispatch throughput of a no-op SQL handler (BENCH_EVENTS events, in
-#      batches of 1,000 and of 10,000): the whole-batch raw drain (a
+#      batches of 1,000 and of 10,000, BENCH_DISPATCH_ROUNDS (5) rounds in
+#      alternating order, medians): the whole-batch raw drain (a
 #      server-side receive(q, c, <whole batch>) + ack loop, no handler),
 #      pgque_worker's consumer worker (default max_messages), and an external
 #      consumer calling the handler once per message.
@@ -186,7 +187,7 @@ for batch in 1000 10000; do
   sql bench_ext "SELECT pgque.create_queue('raw_$batch'), pgque.subscribe('raw_$batch', 'c'),
                  pgque.create_queue('client_$batch'), pgque.subscribe('client_$batch', 'c')" >/dev/null
   "$repo/build/dispatch_bench" --conninfo "$conn" --db-worker bench_worker --db-other bench_ext \
-      --events "$events" --batch "$batch" >> "$work/dispatch.jsonl"
+      --events "$events" --batch "$batch" --rounds "${BENCH_DISPATCH_ROUNDS:-5}" >> "$work/dispatch.jsonl"
 done
 echo "{\"load\": \"$(loadavg)\"}" > "$work/dispatch_load.json"
 
