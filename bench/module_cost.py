@@ -15,15 +15,16 @@ both sides of it. What counts as the module's cost:
   - every sample of the module's own processes;
   - a sample of any other server process with a frame of pgque_worker.so on
     its stack, except the work a hook hands on to PostgreSQL (the
-    ExecutorStart hook calls standard_ExecutorStart, which the backend would
-    run without the module).
+    ExecutorStart and ProcessUtility hooks call standard_ExecutorStart and
+    standard_ProcessUtility, which the backend would run without the
+    module).
 """
 import collections
 import json
 import sys
 
 MODULE_DSO = "pgque_worker.so"
-CHAINED = {"standard_ExecutorStart"}
+CHAINED = {"standard_ExecutorStart", "standard_ProcessUtility"}
 
 
 def read_samples(path):

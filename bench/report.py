@@ -10,7 +10,8 @@ import sys
 
 MODULE_COST_NOTE = ("every sample of the launcher and the database and consumer workers, and samples of "
                     "backends and PostgreSQL's own processes with a pgque_worker.so frame on the stack, "
-                    "except what the ExecutorStart hook hands on to standard_ExecutorStart")
+                    "except what the ExecutorStart and ProcessUtility hooks hand on to PostgreSQL's "
+                    "standard_ExecutorStart and standard_ProcessUtility")
 
 
 def read_lines(path):
