@@ -755,6 +755,7 @@ declare
     v_top   bigint;
     v_block bigint;
     v_part  int;
+    v_full  int[] := '{}';
 begin
     if block_size < 1 then
         raise exception 'block_size must be positive' using errcode = 'invalid_parameter_value';
@@ -784,6 +785,13 @@ begin
                 null;
             end;
         end if;
+        -- Still a round older than its last turn's: a reader held it at two
+        -- turns in a row (any role can, with an open SELECT). It takes none
+        -- of this block, or the history would grow for as long as it is held.
+        if exists (select from pgque_worker.delivery d
+                    where d.part = v_part and d.id < (v_block - 3) * block_size) then
+            v_full := v_full || v_part;
+        end if;
     end loop;
     -- A slice longer than two blocks: its attempts older than the newest three
     -- blocks would be pushed out at once, so they are not written.
@@ -798,7 +806,8 @@ begin
                   responses, durations, ats) with ordinality
            as u(event_type, owner, msg_id, attempt, webhook_id, status, error, response,
                 duration, at_us, n)
-     where v_ids[u.n] >= (v_top - 2) * block_size;
+     where v_ids[u.n] >= (v_top - 2) * block_size
+       and (v_ids[u.n] / block_size) % 3 <> all (v_full);
 end
 $$;
 revoke all on function pgque_worker._record_deliveries(int, int, text[], oid[], bigint[], int[], text[],
