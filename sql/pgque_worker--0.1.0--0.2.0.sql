@@ -779,9 +779,11 @@ begin
                     where d.part = v_part and d.id < v_block * block_size)
            and not exists (select from pgque_worker.delivery d
                             where d.part = v_part and d.id >= v_block * block_size) then
+            -- deadlock_detected: another writer empties it at the same time
+            -- (each holds ACCESS SHARE from the checks above); its TRUNCATE goes on.
             begin
                 execute pg_catalog.format('truncate pgque_worker.%I', 'delivery_' || v_part);
-            exception when lock_not_available then
+            exception when lock_not_available or deadlock_detected then
                 null;
             end;
         end if;
