@@ -757,6 +757,18 @@ declare
     v_part  int;
     v_full  int[] := '{}';
 begin
+    -- EXECUTE is pgque_admin's, as the workers' role is; but a member of
+    -- pgque_admin must not write attempts into any route owner's history nor
+    -- push it out: only the consumer workers' processes (and superusers) may.
+    if not exists (select from pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a
+                    where a.backend_type = 'pgque_worker consumer')
+       and not exists (select from pg_catalog.pg_roles r  -- the caller: SET ROLE's, or the session's
+                        where r.rolname = coalesce(nullif(
+                                  pg_catalog.current_setting('role'), 'none'), session_user)
+                          and r.rolsuper) then
+        raise exception 'permission denied: only the pgque_worker consumer workers record webhook deliveries'
+            using errcode = 'insufficient_privilege';
+    end if;
     if block_size < 1 then
         raise exception 'block_size must be positive' using errcode = 'invalid_parameter_value';
     end if;
