@@ -31,9 +31,14 @@ the other processes' perf samples (steady, one per statement).
 """
 import collections
 import json
+import re
 import sys
 
 MODULE_DSO = "pgque_worker.so"
+# "ip symbol (dso)"; the dso of a library replaced on disk since the server
+# loaded it (make install while it runs) ends in " (deleted)", and its
+# symbols are then "[unknown]": still the module's frames.
+FRAME = re.compile(r"^\S+ (?P<symbol>.*) \((?P<dso>[^()]*?)(?: \(deleted\))?\)$")
 CHAINED = {"standard_ExecutorStart"}
 
 
@@ -47,10 +52,8 @@ def read_samples(path):
                     yield pid, frames
                 pid, frames = None, []
             elif line.startswith("\t"):
-                body = line.strip()
-                symbol_and_dso = body.split(" ", 1)[1] if " " in body else body
-                symbol, _, dso = symbol_and_dso.rpartition(" (")
-                frames.append((symbol, dso.rstrip(")")))
+                match = FRAME.match(line.strip())
+                frames.append((match["symbol"], match["dso"]) if match else (line.strip(), ""))
             else:
                 pid = int(line.split()[0])
     if pid is not None:
