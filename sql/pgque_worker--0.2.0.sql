@@ -977,6 +977,7 @@ declare
     v_block bigint;
     v_part  int;
     v_full  int[] := '{}';
+    v_stale boolean;
 begin
     -- EXECUTE is pgque_admin's, as the workers' role is; but a member of
     -- pgque_admin must not write attempts into any route owner's history nor
@@ -1008,6 +1009,12 @@ begin
     -- the newest attempts with it.
     for v_block in greatest(v_top - 2, 0) .. v_top loop
         v_part := v_block % 3;
+        -- Still a round older than its last turn's: a reader held it at two
+        -- turns in a row (any role can, with an open SELECT). Unless emptied
+        -- now it takes none of this block, or the history would grow for as
+        -- long as it is held.
+        v_stale := exists (select from pgque_worker.delivery d
+                            where d.part = v_part and d.id < (v_block - 3) * block_size);
         if exists (select from pgque_worker.delivery d
                     where d.part = v_part and d.id < v_block * block_size)
            and not exists (select from pgque_worker.delivery d
@@ -1015,16 +1022,20 @@ begin
             -- deadlock_detected: another writer empties it at the same time
             -- (each holds ACCESS SHARE from the checks above); its TRUNCATE goes on.
             begin
+                -- A stale table is tried by every slice of its block (it takes
+                -- no rows, so it stays due): without waiting, or each slice
+                -- would wait lock_timeout for the reader.
+                if v_stale then
+                    execute pg_catalog.format('lock table pgque_worker.%I in access exclusive mode nowait',
+                                              'delivery_' || v_part);
+                end if;
                 execute pg_catalog.format('truncate pgque_worker.%I', 'delivery_' || v_part);
+                v_stale := false;
             exception when lock_not_available or deadlock_detected then
                 null;
             end;
         end if;
-        -- Still a round older than its last turn's: a reader held it at two
-        -- turns in a row (any role can, with an open SELECT). It takes none
-        -- of this block, or the history would grow for as long as it is held.
-        if exists (select from pgque_worker.delivery d
-                    where d.part = v_part and d.id < (v_block - 3) * block_size) then
+        if v_stale then
             v_full := v_full || v_part;
         end if;
     end loop;

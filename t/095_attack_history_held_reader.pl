@@ -5,6 +5,10 @@
 # attempts (the newest are kept); one that a reader still holds at its next
 # turn takes nothing more, so the history stays within twice its bound and
 # is back to 3 tables of attempts at the next turns after the reader goes.
+# Nor does the reader slow the workers down: a table still held at its next
+# turn is tried without waiting (each slice of its block tries it), so a
+# worker waits lock_timeout at most once a block (log_lock_waits shows each
+# wait longer than deadlock_timeout).
 # Calls pgque_worker._record_deliveries as the workers do, one attempt a call.
 use strict;
 use warnings;
@@ -13,7 +17,8 @@ use lib "$FindBin::RealBin/lib";
 use PgqueWorkerTest;
 use Test::More;
 
-my $node = new_node('history_held_reader', 'pgque_worker.webhook_history = 0');
+my $node = new_node('history_held_reader', 'pgque_worker.webhook_history = 0',
+    'log_lock_waits = on', "deadlock_timeout = '10ms'");
 install_pgque($node, 'postgres');
 sub run { my ($sql) = @_; return $node->safe_psql('postgres', $sql); }
 run(q{CREATE ROLE nobody LOGIN});  # no grant at all: SELECT on the history is PUBLIC's
@@ -34,12 +39,16 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_locks l JOIN pg_class 
                                     WHERE c.relname ~ '^delivery_[012]$' AND l.mode = 'AccessShareLock'}),
     '3', 'a role without any grant holds all three tables');
 
+my $log_offset = -s $node->logfile;
 record_n(15);  # one turn of each table while it is held
 my $held = rows();
 cmp_ok($held, '>', 15, 'each held table kept its older round and took its new block (6 tables of attempts)');
 is(newest_kept(), 't', 'the newest attempt is kept');
 record_n(45);  # three more turns: each held table is at its second turn
 cmp_ok(rows(), '<=', 30, 'held across several turns, the history stays within twice its bound (' . rows() . ')');
+my $waits = () = PostgreSQL::Test::Utils::slurp_file($node->logfile, $log_offset)
+    =~ /still waiting for AccessExclusiveLock/g;
+cmp_ok($waits, '<=', 12, "the writers waited for the reader at most once a block of 5 ($waits waits in 60 calls)");
 
 $reader->query_safe('COMMIT');
 $reader->quit;
