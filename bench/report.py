@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 
-MODULE_COST_NOTE = ("every sample of the launcher and the database and consumer workers, and samples of "
-                    "backends and PostgreSQL's own processes with a pgque_worker.so frame on the stack, "
-                    "except what the ExecutorStart and ProcessUtility hooks hand on to PostgreSQL's "
-                    "standard_ExecutorStart and standard_ProcessUtility")
+MODULE_COST_NOTE = ("the CPU time of the launcher and the database and consumer workers over one "
+                    "maint_interval (30 s, from /proc: their periodic full passes and maintenance whole), "
+                    "plus the perf samples of backends and PostgreSQL's own processes with a pgque_worker.so "
+                    "frame on the stack, except what the ExecutorStart and ProcessUtility hooks hand on to "
+                    "PostgreSQL's standard_ExecutorStart and standard_ProcessUtility")
 
 
 def read_lines(path):
@@ -200,18 +201,21 @@ def main(work_dir, out_dir):
             f"({MODULE_COST_NOTE}): one set of samples per workload, so the shared machine's noise, "
             "which moves the TPS above by up to 20% between rounds, moves both sides of this ratio.",
             "",
-            "| workload | server samples | the module's processes | module frames in other processes "
-            "| module's share | where, in other processes |",
-            "|---|---|---|---|---|---|",
+            "| workload | server samples | the module's processes (perf) | its processes over 30 s "
+            "| module frames in other processes | module's share | where, in other processes |",
+            "|---|---|---|---|---|---|---|",
         ]
         for workload, m in module_cost.items():
             if "error" in m:
-                lines.append(f"| {workload} | {m['error']} | | | | |")
+                lines.append(f"| {workload} | {m['error']} | | | | | |")
                 continue
             top = ", ".join(f"{name.split('::')[-1]} {count}" for name, count in m["backend_top"])
             processes = ", ".join(f"{title} {count}" for title, count in m.get("module_processes", []))
+            window = m.get("window_module_percent")
+            window_text = (f"{window:.2f}% ({m['window_module_ticks']} of {m['window_server_ticks']} ticks)"
+                           if window is not None else "-")
             lines.append(f"| {workload} | {m['server_samples']} | {m['module_process_samples']} ({processes}) | "
-                         f"{m['backend_module_samples']} | **{m['cost_percent']:.2f}%** | {top} |")
+                         f"{window_text} | {m['backend_module_samples']} | **{m['cost_percent']:.2f}%** | {top} |")
     if webhooks:
         t, l = webhooks["throughput"], webhooks["latency"]
         lines += [

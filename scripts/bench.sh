@@ -33,7 +33,9 @@
 #      throughput, with the module preloaded (worker running) and without,
 #      BENCH_PGBENCH_ROUNDS (3) alternating rounds of BENCH_PGBENCH_SECONDS (10);
 #      then, in one more round of each, the module's own share of the
-#      server's CPU from perf's call stacks (bench/module_cost.py).
+#      server's CPU: its processes from /proc over one maint_interval (30 s),
+#      its frames in other processes from perf's call stacks
+#      (bench/module_cost.py).
 #
 # Quick run: BENCH_SECONDS=10 BENCH_IDLE_SECONDS=10 BENCH_EVENTS=20000
 #   BENCH_BACKLOG_EVENTS=100000 BENCH_MANY_QUEUES=200 BENCH_PGBENCH_SECONDS=5
@@ -291,6 +293,19 @@ for _ in $(seq 120); do
   sleep 0.5
 done
 sleep 5
+# The workers' heavier work comes in periods (a full pass over every queue
+# each 10 tick_intervals, maintenance each maint_interval: 10 s and 30 s by
+# default): their processes are counted from /proc over a window of one
+# maint_interval, which holds each period whole wherever it falls; perf's
+# few seconds then count only the module's frames in the other processes.
+cost_window=30
+proc_ticks() {  # postmaster: "pid cpu_ticks is_module" of each server process
+  local p
+  for p in "$1" $(pgrep -P "$1"); do
+    awk -v p="$p" -v m="$(grep -qa '^postgres: pgque_worker' "/proc/$p/cmdline" 2>/dev/null && echo 1 || echo 0)" \
+      '{print p, $14 + $15, m}' "/proc/$p/stat" 2>/dev/null || true  # gone meanwhile
+  done
+}
 : > "$work/module_cost.jsonl"
 for workload in select-only tpcb-like send; do
   case $workload in
@@ -299,12 +314,16 @@ for workload in select-only tpcb-like send; do
     send) args=(-f "$work/send.pgbench") ;;
   esac
   as_pg env PGOPTIONS='-c synchronous_commit=off' pgbench -n -h "$work" -U postgres -c 2 -j 2 \
-    -T "$pgbench_seconds" "${args[@]}" bench_worker >/dev/null 2>&1 &
+    -T "$((cost_window + 4))" "${args[@]}" bench_worker >/dev/null 2>&1 &
   pgbench_pid=$!
   sleep 2  # past the connections' start
   postmaster=$(head -1 "$data/postmaster.pid")
+  proc_ticks "$postmaster" > "$work/proc_before.txt"
+  window_end=$(( $(date +%s) + cost_window ))
   if perf record -q -a -F 499 --call-graph dwarf,16384 -o "$work/perf.data" -- sleep $((pgbench_seconds - 4)) \
        >"$work/perf.log" 2>&1; then
+    sleep $(( window_end > $(date +%s) ? window_end - $(date +%s) : 0 ))
+    proc_ticks "$postmaster" > "$work/proc_after.txt"
     printf '{"server": [%s], "module": {%s}}\n' \
       "$( (echo "$postmaster"; pgrep -P "$postmaster") | paste -sd,)" \
       "$(pgrep -a -P "$postmaster" -f '^postgres: pgque_worker' \
@@ -312,6 +331,7 @@ for workload in select-only tpcb-like send; do
     wait $pgbench_pid
     perf script -i "$work/perf.data" -F pid,ip,sym,dso 2>/dev/null > "$work/perf.script"
     python3 "$repo/bench/module_cost.py" "$work/perf.script" "$work/pids.json" \
+      "$work/proc_before.txt" "$work/proc_after.txt" \
       | sed "s/^{/{\"workload\": \"$workload\", /" >> "$work/module_cost.jsonl"
     rm -f "$work/perf.data" "$work/perf.script"
   else

@@ -755,7 +755,21 @@ declare
     v_top   bigint;
     v_block bigint;
     v_part  int;
+    v_full  int[] := '{}';
+    v_stale boolean;
 begin
+    -- EXECUTE is pgque_admin's, as the workers' role is; but a member of
+    -- pgque_admin must not write attempts into any route owner's history nor
+    -- push it out: only the consumer workers' processes (and superusers) may.
+    if not exists (select from pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a
+                    where a.backend_type = 'pgque_worker consumer')
+       and not exists (select from pg_catalog.pg_roles r  -- the caller: SET ROLE's, or the session's
+                        where r.rolname = coalesce(nullif(
+                                  pg_catalog.current_setting('role'), 'none'), session_user)
+                          and r.rolsuper) then
+        raise exception 'permission denied: only the pgque_worker consumer workers record webhook deliveries'
+            using errcode = 'insufficient_privilege';
+    end if;
     if block_size < 1 then
         raise exception 'block_size must be positive' using errcode = 'invalid_parameter_value';
     end if;
@@ -774,15 +788,34 @@ begin
     -- the newest attempts with it.
     for v_block in greatest(v_top - 2, 0) .. v_top loop
         v_part := v_block % 3;
+        -- Still a round older than its last turn's: a reader held it at two
+        -- turns in a row (any role can, with an open SELECT). Unless emptied
+        -- now it takes none of this block, or the history would grow for as
+        -- long as it is held.
+        v_stale := exists (select from pgque_worker.delivery d
+                            where d.part = v_part and d.id < (v_block - 3) * block_size);
         if exists (select from pgque_worker.delivery d
                     where d.part = v_part and d.id < v_block * block_size)
            and not exists (select from pgque_worker.delivery d
                             where d.part = v_part and d.id >= v_block * block_size) then
+            -- deadlock_detected: another writer empties it at the same time
+            -- (each holds ACCESS SHARE from the checks above); its TRUNCATE goes on.
             begin
+                -- A stale table is tried by every slice of its block (it takes
+                -- no rows, so it stays due): without waiting, or each slice
+                -- would wait lock_timeout for the reader.
+                if v_stale then
+                    execute pg_catalog.format('lock table pgque_worker.%I in access exclusive mode nowait',
+                                              'delivery_' || v_part);
+                end if;
                 execute pg_catalog.format('truncate pgque_worker.%I', 'delivery_' || v_part);
-            exception when lock_not_available then
+                v_stale := false;
+            exception when lock_not_available or deadlock_detected then
                 null;
             end;
+        end if;
+        if v_stale then
+            v_full := v_full || v_part;
         end if;
     end loop;
     -- A slice longer than two blocks: its attempts older than the newest three
@@ -798,7 +831,8 @@ begin
                   responses, durations, ats) with ordinality
            as u(event_type, owner, msg_id, attempt, webhook_id, status, error, response,
                 duration, at_us, n)
-     where v_ids[u.n] >= (v_top - 2) * block_size;
+     where v_ids[u.n] >= (v_top - 2) * block_size
+       and (v_ids[u.n] / block_size) % 3 <> all (v_full);
 end
 $$;
 revoke all on function pgque_worker._record_deliveries(int, int, text[], oid[], bigint[], int[], text[],
