@@ -201,7 +201,7 @@ def main(work_dir, out_dir):
             f"({MODULE_COST_NOTE}): one set of samples per workload, so the shared machine's noise, "
             "which moves the TPS above by up to 20% between rounds, moves both sides of this ratio.",
             "",
-            "| workload | server samples | the module's processes (perf) | its processes over 30 s "
+            "| workload (TPS) | server samples | the module's processes (perf) | its processes over 30 s "
             "| module frames in other processes | module's share | where, in other processes |",
             "|---|---|---|---|---|---|---|",
         ]
@@ -214,7 +214,7 @@ def main(work_dir, out_dir):
             window = m.get("window_module_percent")
             window_text = (f"{window:.2f}% ({m['window_module_ticks']} of {m['window_server_ticks']} ticks)"
                            if window is not None else "-")
-            lines.append(f"| {workload} | {m['server_samples']} | {m['module_process_samples']} ({processes}) | "
+            lines.append(f"| {workload} ({m.get('tps', 0):.0f}) | {m['server_samples']} | {m['module_process_samples']} ({processes}) | "
                          f"{window_text} | {m['backend_module_samples']} | **{m['cost_percent']:.2f}%** | {top} |")
     if webhooks:
         t, l = webhooks["throughput"], webhooks["latency"]

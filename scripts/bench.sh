@@ -314,7 +314,7 @@ for workload in select-only tpcb-like send; do
     send) args=(-f "$work/send.pgbench") ;;
   esac
   as_pg env PGOPTIONS='-c synchronous_commit=off' pgbench -n -h "$work" -U postgres -c 2 -j 2 \
-    -T "$((cost_window + 4))" "${args[@]}" bench_worker >/dev/null 2>&1 &
+    -T "$((cost_window + 4))" "${args[@]}" bench_worker >"$work/cost_$workload.log" 2>&1 &
   pgbench_pid=$!
   sleep 2  # past the connections' start
   postmaster=$(head -1 "$data/postmaster.pid")
@@ -328,11 +328,12 @@ for workload in select-only tpcb-like send; do
       "$( (echo "$postmaster"; pgrep -P "$postmaster") | paste -sd,)" \
       "$(pgrep -a -P "$postmaster" -f '^postgres: pgque_worker' \
          | sed 's/^\([0-9]*\) postgres: \(.*\)$/"\1": "\2"/; s/ *"$/"/' | paste -sd,)" > "$work/pids.json"
-    wait $pgbench_pid
+    wait $pgbench_pid || echo "bench: the $workload round's pgbench failed: $(tail -1 "$work/cost_$workload.log")" >&2
+    cost_tps=$(awk '/^tps/ {print $3; exit}' "$work/cost_$workload.log")
     perf script -i "$work/perf.data" -F pid,ip,sym,dso 2>/dev/null > "$work/perf.script"
     python3 "$repo/bench/module_cost.py" "$work/perf.script" "$work/pids.json" \
       "$work/proc_before.txt" "$work/proc_after.txt" \
-      | sed "s/^{/{\"workload\": \"$workload\", /" >> "$work/module_cost.jsonl"
+      | sed "s/^{/{\"workload\": \"$workload\", \"tps\": ${cost_tps:-0}, /" >> "$work/module_cost.jsonl"
     rm -f "$work/perf.data" "$work/perf.script"
   else
     wait $pgbench_pid
