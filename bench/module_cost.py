@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """The module's share of the server's CPU, from perf call stacks.
 
-Usage: module_cost.py PERF_SCRIPT_OUTPUT PIDS_JSON [PROC_BEFORE PROC_AFTER]
+Usage: module_cost.py PERF_SCRIPT_OUTPUT PROC_BEFORE PROC_AFTER
 
 PERF_SCRIPT_OUTPUT is `perf script -F pid,ip,sym,dso` of a `perf record -a
---call-graph dwarf` taken while a workload ran; PIDS_JSON names the server's
-processes: {"server": [pid, ...], "module": {"pid": "process title", ...}},
-the module's own processes (launcher, database and consumer workers) among
-them. Prints one JSON object.
+--call-graph dwarf` taken while a workload ran. PROC_BEFORE and PROC_AFTER
+list every server process at both ends of a longer window, one line each:
+"pid cpu_ticks is_module title" (is_module 1: the launcher, a database or
+consumer worker). Prints one JSON object.
 
 Throughput rounds on a shared VM move by up to 20% between rounds; this
 ratio comes from one set of samples, so whatever slows the machine slows
@@ -23,10 +23,9 @@ The module's processes do their heaviest work in periods: a full pass over
 every queue each 10 tick_intervals (10 s), maintenance each maint_interval
 (30 s). A perf window of a few seconds holds none or several of them,
 depending on where it falls (in 6 s windows of one 60 s run, the workers'
-share went from 0.00% to 1.66%, 0.82% over the whole minute). With
-PROC_BEFORE and PROC_AFTER ("pid cpu_ticks is_module" of every server
-process, from /proc, at both ends of a window of whole periods), the
-module's processes count by that window instead: cost_percent is their
+share went from 0.00% to 1.66%, 0.82% over the whole minute). So the
+module's processes count by the /proc window, which holds whole periods:
+cost_percent is their
 share of the server's CPU there plus the share of the module's frames in
 the other processes' perf samples (steady, one per statement).
 """
@@ -80,17 +79,19 @@ def module_frames_cost(frames):
     return True
 
 
-def read_proc_ticks(before_path, after_path):
+def read_proc(path):
+    """pid -> (cpu ticks, is_module, title)."""
+    rows = {}
+    for line in open(path):
+        pid, ticks, is_module, title = (line.rstrip("\n").split(" ", 3) + [""])[:4]
+        rows[int(pid)] = (int(ticks), is_module == "1", title.removeprefix("postgres: ").strip())
+    return rows
+
+
+def window_ticks(before, after):
     """(module ticks, server ticks) over the window, of processes alive at both ends."""
-    def read(path):
-        rows = {}
-        for line in open(path):
-            pid, ticks, is_module = line.split()
-            rows[int(pid)] = (int(ticks), is_module == "1")
-        return rows
-    before, after = read(before_path), read(after_path)
     module = server = 0
-    for pid, (ticks, is_module) in after.items():
+    for pid, (ticks, is_module, _) in after.items():
         if pid in before:
             delta = ticks - before[pid][0]
             server += delta
@@ -99,9 +100,9 @@ def read_proc_ticks(before_path, after_path):
 
 
 def main():
-    pids = json.load(open(sys.argv[2]))
-    server = set(pids["server"])
-    module = {int(pid): title for pid, title in pids["module"].items()}
+    before, after = read_proc(sys.argv[2]), read_proc(sys.argv[3])
+    server = set(after)
+    module = {pid: title for pid, (_, is_module, title) in after.items() if is_module}
     server_samples = module_process_samples = backend_samples = backend_module_samples = 0
     where, module_by_process = collections.Counter(), collections.Counter()
     for pid, frames in read_samples(sys.argv[1]):
@@ -117,24 +118,25 @@ def main():
             backend_module_samples += 1
             innermost = next(f for f in frames if in_module(f))
             where[innermost[0].split("+")[0][:100]] += 1
+    module_ticks, server_ticks = window_ticks(before, after)
+    window_percent = 100.0 * module_ticks / server_ticks if server_ticks else None
+    frames_percent = 100.0 * backend_module_samples / server_samples if server_samples else None
     result = {
         "server_samples": server_samples,
         "module_process_samples": module_process_samples,
         "backend_samples": backend_samples,
         "backend_module_samples": backend_module_samples,
-        "cost_percent": 100.0 * (module_process_samples + backend_module_samples) / server_samples
+        "perf_cost_percent": 100.0 * (module_process_samples + backend_module_samples) / server_samples
         if server_samples else None,
         "backend_cost_percent": 100.0 * backend_module_samples / backend_samples if backend_samples else None,
         "backend_top": where.most_common(5),
         "module_processes": module_by_process.most_common(),
+        "window_module_ticks": module_ticks,
+        "window_server_ticks": server_ticks,
+        "window_module_percent": window_percent,
+        "cost_percent": window_percent + frames_percent
+        if window_percent is not None and frames_percent is not None else None,
     }
-    if len(sys.argv) > 4:
-        module_ticks, server_ticks = read_proc_ticks(sys.argv[3], sys.argv[4])
-        result["perf_cost_percent"] = result["cost_percent"]
-        result["window_module_ticks"], result["window_server_ticks"] = module_ticks, server_ticks
-        result["window_module_percent"] = 100.0 * module_ticks / server_ticks if server_ticks else None
-        if server_samples and server_ticks:
-            result["cost_percent"] = result["window_module_percent"] + 100.0 * backend_module_samples / server_samples
     print(json.dumps(result))
 
 

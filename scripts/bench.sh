@@ -299,11 +299,13 @@ sleep 5
 # maint_interval, which holds each period whole wherever it falls; perf's
 # few seconds then count only the module's frames in the other processes.
 cost_window=30
-proc_ticks() {  # postmaster: "pid cpu_ticks is_module" of each server process
-  local p
+proc_ticks() {  # postmaster: "pid cpu_ticks is_module title" of each server process
+  local p title
   for p in "$1" $(pgrep -P "$1"); do
-    awk -v p="$p" -v m="$(grep -qa '^postgres: pgque_worker' "/proc/$p/cmdline" 2>/dev/null && echo 1 || echo 0)" \
-      '{print p, $14 + $15, m}' "/proc/$p/stat" 2>/dev/null || true  # gone meanwhile
+    title=$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) || continue  # gone meanwhile
+    awk -v p="$p" -v title="$title" \
+      '{print p, $14 + $15, (index(title, "postgres: pgque_worker") == 1 ? 1 : 0), title}' \
+      "/proc/$p/stat" 2>/dev/null || true
   done
 }
 : > "$work/module_cost.jsonl"
@@ -324,15 +326,10 @@ for workload in select-only tpcb-like send; do
        >"$work/perf.log" 2>&1; then
     sleep $(( window_end > $(date +%s) ? window_end - $(date +%s) : 0 ))
     proc_ticks "$postmaster" > "$work/proc_after.txt"
-    printf '{"server": [%s], "module": {%s}}\n' \
-      "$( (echo "$postmaster"; pgrep -P "$postmaster") | paste -sd,)" \
-      "$(pgrep -a -P "$postmaster" -f '^postgres: pgque_worker' \
-         | sed 's/^\([0-9]*\) postgres: \(.*\)$/"\1": "\2"/; s/ *"$/"/' | paste -sd,)" > "$work/pids.json"
     wait $pgbench_pid || echo "bench: the $workload round's pgbench failed: $(tail -1 "$work/cost_$workload.log")" >&2
     cost_tps=$(awk '/^tps/ {print $3; exit}' "$work/cost_$workload.log")
     perf script -i "$work/perf.data" -F pid,ip,sym,dso 2>/dev/null > "$work/perf.script"
-    python3 "$repo/bench/module_cost.py" "$work/perf.script" "$work/pids.json" \
-      "$work/proc_before.txt" "$work/proc_after.txt" \
+    python3 "$repo/bench/module_cost.py" "$work/perf.script" "$work/proc_before.txt" "$work/proc_after.txt" \
       | sed "s/^{/{\"workload\": \"$workload\", \"tps\": ${cost_tps:-0}, /" >> "$work/module_cost.jsonl"
     rm -f "$work/perf.data" "$work/perf.script"
   else
