@@ -770,7 +770,7 @@ begin
         raise exception 'permission denied: only the pgque_worker consumer workers record webhook deliveries'
             using errcode = 'insufficient_privilege';
     end if;
-    if block_size < 1 then
+    if block_size is null or block_size < 1 then
         raise exception 'block_size must be positive' using errcode = 'invalid_parameter_value';
     end if;
     if v_count = 0 then

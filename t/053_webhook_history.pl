@@ -66,6 +66,15 @@ for my $dml (q{INSERT INTO pgque_worker.delivery (id, part, at, consumer_id, eve
     }
 }
 is(run(q{SELECT count(*) FROM pgque_worker.delivery WHERE response = 'forged'}), '0', 'nothing was forged');
+# Even a superuser's call gets a clear error for a block size below 1, and the
+# history stays as it was.
+my $kept = run(q{SELECT count(*) FROM pgque_worker.delivery});
+for my $size ('0', '-5', 'NULL') {
+    my ($rc, $out, $err) = $node->psql('postgres', qq{SELECT pgque_worker._record_deliveries($size, 1, '{ok}',
+        '{10}', '{1}', '{1}', '{x}', '{200}', '{NULL}', '{bad_size}', '{0.1}', '{0}')});
+    like($err, qr/block_size must be positive/, "block_size $size: a clear error");
+}
+is(run(q{SELECT count(*) FROM pgque_worker.delivery}), $kept, 'and the history is unchanged');
 
 # --- bounded by rotation, without deleting a row ------------------------------------
 # 20 messages in one transaction are one batch, handled as one slice of 20
